@@ -7,6 +7,12 @@ and always the ``normal_train`` images with empty masks as the normal pool. Batc
 samples from each pool (all normal when there is no anomalous pool). Only ``gen_train`` and
 ``normal_train`` rows are ever read here for training; the test set is ``seg_test`` + ``normal_test``.
 All images are brought to the experiment resolution (square) and to the dataset's channel count.
+
+Training windows (PROTOCOL.md, Sizes: ``patch``): with ``segmentation.patch`` set, every batch
+sample is a ``patch`` x ``patch`` window of its image, cut before augmentation: an anomalous
+sample's window is centred on one of its defect components (uniform choice, seeded jitter;
+``fast.data.windows.defect_window``), a normal sample's window is uniform at random
+(``random_window``). Inference stays on whole images (the models are fully convolutional).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch
 from PIL import Image
 
 from fast.data.manifest import TEST_SPLITS, PreparedCategory
+from fast.data.windows import crop, crop_mask, defect_window, random_window
 from fast.errors import FastError
 from fast.methods import REFERENCE_ROWS
 
@@ -132,14 +139,42 @@ def augment(images: np.ndarray, masks: np.ndarray, rng: np.random.Generator) -> 
     return np.ascontiguousarray(np.stack(out_i)), np.ascontiguousarray(np.stack(out_m))
 
 
+WINDOW_RULE = ("anomalous: patch x patch window centred on one connected defect component chosen "
+               "uniformly, seeded jitter up to 25% of the side keeping the component inside (a defect "
+               "larger than the window gets a window 1.25x its extent, resized down to patch); "
+               "normal: patch x patch window at a uniform random position; cut before the flips/rot90")
+
+
+def effective_patch(patch: int | None, size: int) -> int | None:
+    """The window side actually used: None (whole images) when no patch is set or the patch
+    covers the whole image (a window as large as the image is the image, so do not resize it)."""
+    return None if patch is None or patch >= size else int(patch)
+
+
+def window_of(image: np.ndarray, mask: np.ndarray, patch: int, anomalous: bool,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One training window of (C, H, W) ``image`` and (H, W) ``mask`` at ``patch`` x ``patch``."""
+    if anomalous and mask.any():
+        win = defect_window(mask, patch, rng)
+    else:  # normals, and (defensively) an anomalous pair whose mask is empty
+        win = random_window(mask.shape, patch, rng)
+    # windows.crop works on (H, W[, C]); the pools are channel-first.
+    img = crop(np.ascontiguousarray(image.transpose(1, 2, 0)), win, patch).transpose(2, 0, 1)
+    return img.astype(np.float32), crop_mask(mask, win, patch).astype(np.float32)
+
+
 class MixedBatches:
     """Endless seeded batches: half anomalous pool, half normal pool (all normal if no anomalies).
 
-    Each pool is walked in reshuffled epochs so every sample is seen equally often."""
+    Each pool is walked in reshuffled epochs so every sample is seen equally often. With ``patch``
+    each sample is cut to a window first (see the module docstring); ``patch=None`` (or a patch as
+    large as the images) trains on whole images and draws exactly the batches it always did."""
 
-    def __init__(self, anomalous: Pool, normal: Pool, batch_size: int, seed: int):
+    def __init__(self, anomalous: Pool, normal: Pool, batch_size: int, seed: int, patch: int | None = None):
         self.pools = [p for p in (anomalous, normal) if len(p)]
+        self.anomalous = [p is anomalous for p in self.pools]
         self.batch_size = batch_size
+        self.patch = effective_patch(patch, min(normal.images.shape[2:]))
         self.rng = np.random.default_rng(seed)
         self._order = [np.empty(0, int) for _ in self.pools]
 
@@ -149,13 +184,20 @@ class MixedBatches:
         idx, self._order[i] = self._order[i][:n], self._order[i][n:]
         return idx
 
+    def _samples(self, i: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pool = self.pools[i]
+        if self.patch is None:
+            return pool.images[idx], pool.masks[idx]
+        cut = [window_of(pool.images[k], pool.masks[k], self.patch, self.anomalous[i], self.rng) for k in idx]
+        return np.stack([c[0] for c in cut]), np.stack([c[1] for c in cut])
+
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         counts = ([self.batch_size // 2, self.batch_size - self.batch_size // 2]
                   if len(self.pools) == 2 else [self.batch_size])
         images, masks = [], []
         for i, n in enumerate(counts):
-            idx = self._take(i, n)
-            images.append(self.pools[i].images[idx])
-            masks.append(self.pools[i].masks[idx])
+            img, m = self._samples(i, self._take(i, n))
+            images.append(img)
+            masks.append(m)
         img, m = augment(np.concatenate(images), np.concatenate(masks), self.rng)
         return torch.from_numpy(img), torch.from_numpy(m)[:, None]

@@ -28,7 +28,11 @@ ID_KEYS = ("dataset", "category", "method", "segmenter", "seed")
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 16) -> np.ndarray:
-    """Anomaly probability maps (N, H, W) of images (N, C, H, W) in [0, 1]."""
+    """Anomaly probability maps (N, H, W) of whole images (N, C, H, W) in [0, 1].
+
+    Always whole images, also for segmenters trained on windows (segmentation.patch): the models
+    are fully convolutional, and build_segmenter's PadToMultiple reflect-pads any H, W to smp's
+    multiple of 32 and crops the logits back, so the maps have the images' own size."""
     out = []
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(images[i:i + batch_size]).to(device)

@@ -3,6 +3,8 @@
 Identical for every method (PROTOCOL.md): segmentation.steps iterations of AdamW(lr), batches mixed
 50/50 from the method's anomalous pairs and the normal_train images, seeded flips/rot90, loss
 focal + dice (binary). The last checkpoint is the model (no selection on test data).
+With segmentation.patch set, training batches are windows (anomalous: around a defect; normal:
+random; fast.segmentation.data.WINDOW_RULE); inference is always on whole images.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
 from fast.methods import REFERENCE_ROWS, REGISTRY
-from fast.segmentation.data import MixedBatches, training_pools
+from fast.segmentation.data import WINDOW_RULE, MixedBatches, effective_patch, training_pools
 from fast.segmentation.models import SEGMENTERS, build_segmenter
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
         model = build_segmenter(segmenter, channels, seg_cfg["encoder_weights"], seed).to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=seg_cfg["lr"])
         loss_fn = segmentation_loss()
-        batches = MixedBatches(anomalous, normal, seg_cfg["batch_size"], seed)
+        batches = MixedBatches(anomalous, normal, seg_cfg["batch_size"], seed, seg_cfg.get("patch"))
         model.train()
         losses, start = [], time.perf_counter()
         for step in range(1, seg_cfg["steps"] + 1):
@@ -72,6 +74,14 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
               "final_loss": float(np.mean(losses[-10:])),
               "loss_curve": [float(np.mean(losses[i:i + log_every])) for i in range(0, len(losses), log_every)]}
     return model, record
+
+
+def window_record(patch: int | None, size: int) -> dict:
+    """train_config keys saying what the segmenter saw in training (and that inference is whole)."""
+    used = effective_patch(patch, size)
+    return {"patch": patch, "train_window": used or size,
+            "window_sampling": WINDOW_RULE if used else "whole images (no windows)",
+            "inference": "whole images (reflect-padded to a multiple of 32, output cropped back)"}
 
 
 def save_segmenter(model: torch.nn.Module, train_config: dict, out: str | Path) -> None:
@@ -118,6 +128,7 @@ def run_train_segmenter(args) -> int:
         "encoder_weights": seg_cfg["encoder_weights"], "seed": args.seed, "in_channels": channels,
         "resolution": size, "steps": seg_cfg["steps"], "batch_size": seg_cfg["batch_size"],
         "lr": seg_cfg["lr"], "optimizer": "AdamW", "loss": "focal+dice (binary)",
+        **window_record(seg_cfg.get("patch"), size),
         "augmentations": "per-sample rot90 k~U{0..3}, hflip p=0.5, vflip p=0.5 (seeded)",
         "n_anomalous": len(anomalous), "n_normal": len(normal),
         "synthetic": str(args.synthetic) if args.synthetic else None,
