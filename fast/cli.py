@@ -18,7 +18,7 @@ COMMAND_MODULES = [
     "fast.diffusion.commands",     # train, bench
     "fast.methods.commands",       # methods, synthesize, grid
     "fast.segmentation.commands",  # train-segmenter, evaluate
-    "fast.report.commands",        # report
+    "fast.report.commands",        # report, fidelity
 ]
 
 

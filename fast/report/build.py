@@ -1,7 +1,9 @@
 """`fast report`: every table and figure of one experiment from its metrics.json / timing.json files.
 
 Writes (under --out, default --results): tables/summary.csv, tables/summary.json,
-tables/comparison.md, tables/comparison.tex, tables/efficiency.csv and figures/metrics/*.png.
+tables/comparison.md, tables/comparison.tex, tables/efficiency.csv, tables/differences.csv (paired
+bootstrap differences to the reference rows, from every per_image.csv: fast.report.stats),
+tables/fidelity.csv (every synthetic/**/fidelity.csv of `fast fidelity`) and figures/metrics/*.png.
 Every file is written atomically; the figures directory is replaced as a whole.
 """
 
@@ -13,17 +15,22 @@ from pathlib import Path
 from fast.config import load_config
 from fast.errors import FastError
 from fast.io import atomic_dir, atomic_path, write_json
-from fast.report.collect import load_metrics, load_reference, load_timings, method_order
+from fast.report.collect import load_fidelity, load_metrics, load_reference, load_timings, method_order
 from fast.report.figures import make_figures
-from fast.report.tables import (aggregate, comparison_table, efficiency_table, reported_table,
-                                summary_json, threshold_free_table, to_latex, to_markdown)
+from fast.report.stats import METRICS as DIFF_METRICS
+from fast.report.stats import differences, load_per_image
+from fast.report.tables import (aggregate, comparison_table, differences_table, efficiency_table,
+                                fidelity_table, reported_table, summary_json, threshold_free_table,
+                                to_latex, to_markdown)
 
 log = logging.getLogger(__name__)
 DEFAULT_REFERENCE = Path(__file__).with_name("fast_paper_results.csv")
 
 
-def comparison_documents(long, reference, methods, experiment: str) -> tuple[str, str]:
-    """(Markdown, LaTeX) of every comparison table, per dataset and segmenter."""
+def comparison_documents(long, reference, methods, experiment: str, diffs=None,
+                         fidelity=None) -> tuple[str, str]:
+    """(Markdown, LaTeX) of every comparison table, per dataset and segmenter, each followed by its
+    bootstrap differences to the reference rows; then the generator fidelity per dataset."""
     agg = aggregate(long)
     md = [f"# Downstream segmentation: experiment `{experiment}`", "",
           "Each synthesis method's data trains the same segmenter (same steps, optimiser, augmentations, "
@@ -35,19 +42,36 @@ def comparison_documents(long, reference, methods, experiment: str) -> tuple[str
             present = [m for m in methods if m in set(sub.method)]
             categories = sorted(set(sub.category))
             md.append(f"## {dataset} / {segmenter}\n")
+            # Ours, its bootstrap differences to the reference rows, the published block, the rest.
             tables = [comparison_table(agg, dataset, segmenter, present, categories),
-                      threshold_free_table(agg, dataset, segmenter, present)]
+                      *_difference_tables(diffs, dataset, segmenter, present, categories)]
             reported = reported_table(reference, dataset, segmenter, categories, present)
             if reported is not None:
-                tables.insert(1, reported)
+                tables.append(reported)
             elif not reference[reference.dataset == dataset].empty:
                 segs = ", ".join(sorted(set(reference[reference.dataset == dataset].segmenter)))
                 md.append(f"_Published numbers for {dataset} exist for segmenters {segs} only "
                           f"(or other categories); none are comparable with this {segmenter} table._\n")
+            tables.append(threshold_free_table(agg, dataset, segmenter, present))
             for t in tables:
                 md.append(to_markdown(t))
                 tex.append(to_latex(t))
+    fid = [] if fidelity is None else [fidelity_table(fidelity, d, methods) for d in sorted(set(long.dataset))]
+    fid = [t for t in fid if t is not None]
+    if fid:
+        md.append("## Generator fidelity\n")
+    for t in fid:
+        md.append(to_markdown(t))
+        tex.append(to_latex(t))
     return "\n".join(md), "\n".join(tex)
+
+
+def _difference_tables(diffs, dataset, segmenter, methods, categories) -> list:
+    """The bootstrap difference tables (one per metric of fast.report.stats) that have numbers."""
+    if diffs is None or diffs.empty:
+        return []
+    tables = [differences_table(diffs, dataset, segmenter, methods, categories, m) for m in DIFF_METRICS]
+    return [t for t in tables if t is not None]
 
 
 def run_report(args) -> int:
@@ -69,7 +93,13 @@ def run_report(args) -> int:
     with atomic_path(tables / "summary.csv") as tmp:
         long.to_csv(tmp, index=False)
     write_json(tables / "summary.json", summary_json(aggregate(long)))
-    md, tex = comparison_documents(long, reference, methods, cfg["experiment"])
+    diffs = differences(load_per_image(results))
+    with atomic_path(tables / "differences.csv") as tmp:
+        diffs.to_csv(tmp, index=False)
+    fidelity = load_fidelity(results)
+    with atomic_path(tables / "fidelity.csv") as tmp:
+        fidelity.to_csv(tmp, index=False)
+    md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity)
     with atomic_path(tables / "comparison.md") as tmp:
         tmp.write_text(md)
     with atomic_path(tables / "comparison.tex") as tmp:
@@ -79,6 +109,7 @@ def run_report(args) -> int:
         eff.to_csv(tmp, index=False)
     with atomic_dir(out / "figures" / "metrics") as fig_dir:
         figures = make_figures(long, eff, methods, fig_dir)
-    log.info("report: %d result rows, %d methods, %d figures -> %s", len(long), len(methods),
-             len(figures), out)
+    log.info("report: %d result rows, %d methods, %d figures, %d bootstrap differences (%d significant), "
+             "%d fidelity rows -> %s", len(long), len(methods), len(figures), len(diffs),
+             int(diffs["significant"].sum()) if len(diffs) else 0, len(fidelity), out)
     return 0

@@ -72,3 +72,26 @@ def load_reference(path: str | Path | None) -> pd.DataFrame:
     if missing:
         raise FastError(f"reference file {path}: missing columns {missing}")
     return table[cols].drop_duplicates(subset=cols[:5], keep="first").reset_index(drop=True)
+
+
+FIDELITY_COLUMNS = ["dataset", "category", "method", "type", "n", "n_real", "delta_syn", "delta_real",
+                    "contrast_syn", "contrast_real", "grad_syn", "grad_real", "w1", "ratio"]
+
+
+def load_fidelity(results: str | Path) -> pd.DataFrame:
+    """Every ``synthetic/<ds>/<cat>/<method>/fidelity.csv`` (written by `fast fidelity`) as one table;
+    dataset, category and method are taken from the path."""
+    parts = []
+    for path in sorted(Path(results).glob("synthetic/*/*/*/fidelity.csv")):
+        dataset, category, method = path.parts[-4:-1]
+        try:
+            table = pd.read_csv(path, dtype={"type": str})
+        except (OSError, ValueError) as exc:
+            raise FastError(f"cannot read {path}: {exc}") from None
+        missing = [c for c in FIDELITY_COLUMNS[3:] if c not in table.columns]
+        if missing:
+            raise FastError(f"{path}: missing columns {missing} (re-run `fast fidelity`)")
+        parts.append(table[FIDELITY_COLUMNS[3:]].assign(dataset=dataset, category=category, method=method))
+    if not parts:
+        return pd.DataFrame(columns=FIDELITY_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[FIDELITY_COLUMNS]

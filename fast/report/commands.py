@@ -1,4 +1,4 @@
-"""`fast report`: tables and figures of one experiment."""
+"""`fast report` (tables and figures of one experiment) and `fast fidelity` (synthetic vs real defects)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,23 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default=None, help="default: --results")
     p.set_defaults(func=_report)
 
+    p = sub.add_parser("fidelity", help="in-mask statistics of synthetic vs real gen_train defects, per anomaly type")
+    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+    p.add_argument("--synthetic", required=True, help="synthetic directory <...>/<dataset>/<category>/<method>")
+    p.add_argument("--out", required=True, help="CSV path (one row per anomaly type)")
+    p.set_defaults(func=_fidelity)
+
 
 def _report(args):
     from fast.report.build import run_report
 
     return run_report(args)
+
+
+def _fidelity(args):
+    from fast.fidelity import run_fidelity
+
+    return run_fidelity(args)

@@ -137,6 +137,63 @@ def reported_table(reference: pd.DataFrame, dataset: str, segmenter: str,
     return table
 
 
+DIFF_NOTE = ("Difference of the seed-averaged {metric} (percentage points) to no-anomalies / to real-fewshot, "
+             "with a 95 % paired bootstrap interval over test images pooled over seeds (see "
+             "tables/differences.csv and fast/report/README.md). *: the interval excludes 0.")
+
+
+def _fmt_diff(row) -> tuple[str, bool]:
+    if row is None or math.isnan(row["diff"]):
+        return "-", False
+    lo, hi = (f"{v * 100:+.1f}" if not math.isnan(v) else "?" for v in (row["lo"], row["hi"]))
+    # A plain mark, not bold: "**...]***" is ambiguous Markdown, and the mark survives LaTeX as is.
+    mark = "*" if row["significant"] else ""
+    return f"{row['diff'] * 100:+.1f} [{lo}, {hi}]{mark}", False
+
+
+def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods: list[str],
+                      categories: list[str], metric: str, references=("no-anomalies", "real-fewshot")) -> Table | None:
+    """Categories as rows, methods as columns, cells ``Δ vs no-anomalies / Δ vs real-fewshot`` with
+    their bootstrap intervals (fast.report.stats); None when there is no difference to show."""
+    sub = diffs[(diffs.dataset == dataset) & (diffs.segmenter == segmenter) & (diffs.metric == metric)]
+    if sub.empty:
+        return None
+    cells = {(r.category, r.method, r.reference): r._asdict() for r in sub.itertuples(index=False)}
+    table = Table(f"{dataset} / {segmenter}: {metric} difference to " + " / ".join(references)
+                  + " (points, 95 % paired bootstrap CI)", ["category", *methods],
+                  note=DIFF_NOTE.format(metric=metric))
+    for cat in [c for c in [*categories, AVERAGE] if c in set(sub.category)]:
+        table.rows.append([[(cat, cat == AVERAGE)],
+                           *([_fmt_diff(cells.get((cat, m, ref))) for ref in references] for m in methods)])
+    return table
+
+
+FIDELITY_NOTE = ("delta: mean abs(x - inpaint(x)) inside the mask (grey levels, 0-255), synthetic / real gen_train; "
+                 "ratio: delta_syn / delta_real per anomaly type (1 = as strong as the real defects); abs contrast: "
+                 "abs(mean inside - mean of a ring around the mask); W1: "
+                 "Wasserstein distance between the pooled in-mask (x - inpaint) values of synthetic and real "
+                 "(0 = same distribution). Means over categories and anomaly types.")
+
+
+def fidelity_table(fidelity: pd.DataFrame, dataset: str, methods: list[str]) -> Table | None:
+    """Methods as rows: mean delta (syn, real), mean delta ratio, mean |contrast| (syn, real), mean W1."""
+    sub = fidelity[fidelity.dataset == dataset]
+    if sub.empty:
+        return None
+    # |contrast|: bright and dark defect types would cancel in a mean of the signed contrast.
+    sub = sub.assign(abs_contrast_syn=sub.contrast_syn.abs(), abs_contrast_real=sub.contrast_real.abs())
+    cols = ["delta_syn", "delta_real", "ratio", "abs_contrast_syn", "abs_contrast_real", "w1"]
+    means = sub.groupby("method")[cols].mean()
+    types = sub.groupby("method").size()
+    table = Table(f"{dataset}: generator fidelity (synthetic vs real defects)",
+                  ["method", *[c.replace("_", " ") for c in cols], "types"], note=FIDELITY_NOTE)
+    for m in [m for m in methods if m in means.index] + sorted(set(means.index) - set(methods)):
+        table.rows.append([[(m, False)],
+                           *([(_fmt(float(means.loc[m, c]), np.nan, 2 if c == "ratio" else 1), False)] for c in cols),
+                           [(str(int(types[m])), False)]])
+    return table
+
+
 # ----------------------------------------------------------------------------------- rendering
 def to_markdown(table: Table) -> str:
     def cell(parts):

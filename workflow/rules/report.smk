@@ -1,10 +1,39 @@
-# aggregate tables, figures, efficiency; sample grid. `snakemake --report` builds report.html.
+# generator fidelity (per dataset x category x method); aggregate tables, figures, efficiency,
+# bootstrap differences; sample grid. `snakemake --report` builds report.html.
+import re
+
+
+rule fidelity:
+    input:
+        synthetic=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/manifest.csv",
+        manifest=lambda w: manifest(w.dataset, w.category),
+    output:
+        f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/fidelity.csv",
+    wildcard_constraints:
+        # configured synthesis methods only (the reference rows have no synthetic data)
+        method="|".join(re.escape(m) for m in METHODS),
+    params:
+        cfg=lambda w: rule_config("report", w.dataset, w.method),
+        synthetic=lambda w: synthetic_dir(w.dataset, w.category, w.method),
+        prepared=f"{DATA}/prepared",
+    log:
+        f"{LOGS}/fidelity/{{dataset}}/{{category}}/{{method}}.log",
+    benchmark:
+        f"{BENCH}/fidelity/{{dataset}}/{{category}}/{{method}}.tsv"
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+        cpus_per_task=res("cpu", "cpus_per_task"),
+    shell:
+        "fast fidelity --config {params.cfg} --prepared {params.prepared} --dataset {wildcards.dataset}"
+        " --category {wildcards.category} --synthetic {params.synthetic} --out {output} > {log} 2>&1"
 
 
 rule report:
     input:
         metrics=segmentation_targets(),
         timing=[f"{synthetic_dir(d, c, m)}/timing.json" for d, c in pairs() for m in METHODS],
+        fidelity=[f"{synthetic_dir(d, c, m)}/fidelity.csv" for d, c in pairs() for m in METHODS],
         reference=CFG["paths"]["reference"],
     output:
         summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -12,6 +41,8 @@ rule report:
         tex=f"{RESULTS}/tables/comparison.tex",
         efficiency=report(f"{RESULTS}/tables/efficiency.csv", caption="../report/efficiency.rst", category="Tables"),
         summary_json=f"{RESULTS}/tables/summary.json",
+        differences=report(f"{RESULTS}/tables/differences.csv", category="Tables"),
+        fidelity=report(f"{RESULTS}/tables/fidelity.csv", category="Tables"),
         figures=report(directory(f"{RESULTS}/figures/metrics"), patterns=["{name}.png"],
                        caption="../report/figures.rst", category="Figures"),
     params:

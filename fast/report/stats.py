@@ -1,0 +1,194 @@
+"""Differences to the reference rows with a 95 % paired bootstrap interval over test images.
+
+Definition (one place; README.md "Statistics" says the same in words). Per (dataset, category) the
+test images are resampled with replacement, N_RESAMPLES times, from a generator seeded with
+(SEED, crc32("dataset/category")): every method, segmenter, seed and reference of that category sees
+the SAME resampled image sets (paired). For each resample and each seed the dataset-level confusion
+counts (per-image tp/fp/fn/tn of per_image.csv, summed over the resampled images) give mIoU and
+IoU_anomaly exactly as fast.metrics computes them; the per-seed values are averaged over the seeds
+both rows have (pooled over seeds) and the reference's average is subtracted. The interval is the
+2.5 / 97.5 percentile of those differences; the point estimate is the same difference on the
+original images (= the difference of the table's means). The category average draws each category
+independently and averages the per-category differences of one resample. Values are fractions.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fast.errors import FastError
+from fast.report.tables import AVERAGE
+
+log = logging.getLogger(__name__)
+
+N_RESAMPLES = 2000
+SEED = 0
+CONFIDENCE = 0.95
+METRICS = ("mIoU", "IoU_anomaly")
+REFERENCES = ("no-anomalies", "real-fewshot")  # the floor first, then the real few-shot ceiling
+COUNTS = ("tp", "fp", "fn", "tn")
+RUN_KEYS = ["dataset", "category", "method", "segmenter", "seed"]
+COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", "diff", "lo", "hi",
+           "significant", "n_images", "n_seeds"]
+
+
+# ----------------------------------------------------------------------------------- input
+def _read_one(path: Path) -> pd.DataFrame:
+    """One per_image.csv with its run keys taken from the path
+    ``segmentation/<dataset>/<category>/<method>/<segmenter>/seed<k>/per_image.csv``."""
+    dataset, category, method, segmenter, seed_dir = path.parts[-6:-1]
+    if not seed_dir.startswith("seed") or not seed_dir[4:].isdigit():
+        raise FastError(f"{path}: expected .../<segmenter>/seed<k>/per_image.csv")
+    try:
+        table = pd.read_csv(path, dtype={"image": str})
+    except (OSError, ValueError) as exc:
+        raise FastError(f"cannot read {path}: {exc}") from None
+    missing = [c for c in ("image", *COUNTS) if c not in table.columns]
+    if missing:
+        raise FastError(f"{path}: missing columns {missing} (re-run `fast evaluate`)")
+    if table["image"].duplicated().any():
+        raise FastError(f"{path}: duplicate image rows")
+    return table[["image", *COUNTS]].assign(dataset=dataset, category=category, method=method,
+                                            segmenter=segmenter, seed=int(seed_dir[4:]))
+
+
+def load_per_image(results: str | Path) -> pd.DataFrame:
+    """Every ``segmentation/**/per_image.csv`` under ``results`` as one table (RUN_KEYS, image, counts);
+    empty (with those columns) when there is none."""
+    paths = sorted(Path(results).glob("segmentation/*/*/*/*/seed*/per_image.csv"))
+    if not paths:
+        return pd.DataFrame(columns=[*RUN_KEYS, "image", *COUNTS])
+    return pd.concat([_read_one(p) for p in paths], ignore_index=True)
+
+
+def _counts_cube(runs: pd.DataFrame) -> tuple[list[tuple], np.ndarray]:
+    """(run keys, float64 array (runs, images, 4)) of one (dataset, category), images aligned by name.
+    Every run of a category must have evaluated the same test images, else pairing is meaningless."""
+    images = sorted(set(runs["image"]))
+    sizes = runs.groupby(["method", "segmenter", "seed"]).size()
+    bad = sizes[sizes != len(images)]
+    if len(bad):
+        d, c = runs["dataset"].iloc[0], runs["category"].iloc[0]
+        m, s, k = bad.index[0]
+        raise FastError(f"segmentation/{d}/{c}/{m}/{s}/seed{k}/per_image.csv: {bad.iloc[0]} images, other "
+                        f"runs of {d}/{c} have {len(images)} distinct ones (re-run `fast evaluate`)")
+    ordered = runs.sort_values(["method", "segmenter", "seed", "image"], kind="stable")
+    keys = list(ordered[["method", "segmenter", "seed"]].drop_duplicates().itertuples(index=False, name=None))
+    cube = ordered[list(COUNTS)].to_numpy(np.float64).reshape(len(keys), len(images), len(COUNTS))
+    return keys, cube
+
+
+# ----------------------------------------------------------------------------------- bootstrap
+def category_rng(dataset: str, category: str, seed: int = SEED) -> np.random.Generator:
+    """The resampling generator of one category: stable across runs and independent between categories."""
+    return np.random.default_rng([seed, zlib.crc32(f"{dataset}/{category}".encode())])
+
+
+def resample_weights(n_images: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(1 + n_resamples, n_images) multiplicities: row 0 all ones (the original images), then one row
+    per resample of ``n_images`` indices drawn with replacement by ``rng.integers(0, n, (B, n))``."""
+    idx = rng.integers(0, n_images, size=(n_resamples, n_images))
+    flat = (np.arange(n_resamples)[:, None] * n_images + idx).ravel()
+    weights = np.bincount(flat, minlength=n_resamples * n_images).reshape(n_resamples, n_images)
+    return np.vstack([np.ones((1, n_images), np.int64), weights]).astype(np.float64)
+
+
+def confusion_metrics(sums: np.ndarray) -> dict[str, np.ndarray]:
+    """mIoU and IoU_anomaly (as fast.metrics) of summed counts (..., 4: tp, fp, fn, tn); NaN if undefined."""
+    tp, fp, fn, tn = np.moveaxis(sums, -1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou_an = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
+        iou_bg = np.where(tn + fp + fn > 0, tn / (tn + fp + fn), np.nan)
+    return {"IoU_anomaly": iou_an, "mIoU": (iou_an + iou_bg) / 2}
+
+
+@contextmanager
+def _quiet():
+    """A mean / percentile over only-NaN values is NaN by design here (an undefined metric, e.g. a
+    resample without anomalous pixels in any seed); numpy's RuntimeWarning about it is noise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def _pooled_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Seed-averaged a minus seed-averaged b, both (seeds, 1 + B) over the same seeds."""
+    with _quiet():
+        return np.nanmean(a, axis=0) - np.nanmean(b, axis=0)
+
+
+def category_draws(runs: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
+    """Bootstrap differences of one (dataset, category): one row per method x segmenter x reference x
+    metric with ``draws`` = array (1 + B,), element 0 the point estimate, and the seeds / images used."""
+    dataset, category = runs["dataset"].iloc[0], runs["category"].iloc[0]
+    keys, cube = _counts_cube(runs)
+    weights = resample_weights(cube.shape[1], n_resamples, category_rng(dataset, category, seed))
+    values = confusion_metrics(weights @ cube)  # (runs, 1 + B) per metric
+    index = {k: i for i, k in enumerate(keys)}
+    seeds = {}
+    for m, s, k in keys:
+        seeds.setdefault((m, s), []).append(k)
+    rows = []
+    for (method, segmenter), method_seeds in seeds.items():
+        for reference in [r for r in REFERENCES if r != method and (r, segmenter) in seeds]:
+            common = sorted(set(method_seeds) & set(seeds[reference, segmenter]))
+            if not common:
+                log.warning("%s/%s %s: no seed shared with %s; no difference", dataset, category, method, reference)
+                continue
+            a = [index[method, segmenter, k] for k in common]
+            b = [index[reference, segmenter, k] for k in common]
+            for metric in METRICS:
+                rows.append({"dataset": dataset, "category": category, "method": method, "segmenter": segmenter,
+                             "reference": reference, "metric": metric, "n_images": cube.shape[1],
+                             "n_seeds": len(common),
+                             "draws": _pooled_difference(values[metric][a], values[metric][b])})
+    return pd.DataFrame(rows, columns=[*COLUMNS[:6], "n_images", "n_seeds", "draws"])
+
+
+def _average_draws(draws: pd.DataFrame) -> pd.DataFrame:
+    """The category average: per dataset x method x segmenter x reference x metric, the mean over
+    categories of each resample's differences (categories were resampled independently)."""
+    keys = ["dataset", "method", "segmenter", "reference", "metric"]
+    out = (draws.groupby(keys, sort=False)
+           .agg(draws=("draws", lambda d: _nanmean_rows(np.stack(list(d)))),
+                n_images=("n_images", "sum"), n_seeds=("n_seeds", "min"))
+           .reset_index().assign(category=AVERAGE))
+    return out
+
+
+def _nanmean_rows(stack: np.ndarray) -> np.ndarray:
+    with _quiet():
+        return np.nanmean(stack, axis=0)
+
+
+def _summarise(draws: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Point estimate, percentile interval and the significance flag of each row of draws."""
+    alpha = (1 - confidence) / 2 * 100
+    stack = np.stack(list(draws["draws"])) if len(draws) else np.zeros((0, 2))
+    with _quiet():
+        lo, hi = np.nanpercentile(stack[:, 1:], [alpha, 100 - alpha], axis=1)
+    out = draws.drop(columns="draws").assign(diff=stack[:, 0], lo=lo, hi=hi)
+    out["significant"] = (out["lo"] > 0) | (out["hi"] < 0)
+    return out[COLUMNS]
+
+
+def differences(per_image: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """The rows of tables/differences.csv (COLUMNS) from load_per_image's table: per category and
+    for the category average (``average``), every method (reference rows included) against each
+    reference row it is not."""
+    if per_image.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    parts = [category_draws(g, n_resamples, seed) for _, g in per_image.groupby(["dataset", "category"], sort=True)]
+    draws = pd.concat(parts, ignore_index=True)
+    if draws.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    both = pd.concat([draws, _average_draws(draws)], ignore_index=True)
+    return _summarise(both, confidence).reset_index(drop=True)

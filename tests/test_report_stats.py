@@ -1,0 +1,217 @@
+"""Paired bootstrap differences (fast.report.stats) against independent computations, and their
+rendering in `fast report`."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from fast.cli import main
+from fast.errors import FastError
+from fast.metrics import METRIC_KEYS, per_image_stats, segmentation_metrics
+from fast.report.stats import COLUMNS, SEED, differences, load_per_image
+
+
+def runs_table(counts: dict, dataset="d", category="c", segmenter="unet") -> pd.DataFrame:
+    """load_per_image's table from {(method, seed): (N, 4) tp/fp/fn/tn array}."""
+    parts = []
+    for (method, seed), c in counts.items():
+        c = np.asarray(c)
+        parts.append(pd.DataFrame({"dataset": dataset, "category": category, "method": method,
+                                   "segmenter": segmenter, "seed": seed,
+                                   "image": [f"img{i:03d}.png" for i in range(len(c))],
+                                   "tp": c[:, 0], "fp": c[:, 1], "fn": c[:, 2], "tn": c[:, 3]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def pick(diffs, method="fast", reference="no-anomalies", metric="mIoU", category="c"):
+    row = diffs[(diffs.method == method) & (diffs.reference == reference) & (diffs.metric == metric)
+                & (diffs.category == category)]
+    assert len(row) == 1, row
+    return row.iloc[0]
+
+
+def test_identical_images_give_a_zero_width_interval_at_the_difference():
+    # Every image has the same counts, so any resample has the same dataset-level metric.
+    n = 20
+    fast = np.tile([30, 10, 10, 950], (n, 1))
+    floor = np.tile([0, 0, 40, 960], (n, 1))
+    diffs = differences(runs_table({("fast", 0): fast, ("fast", 1): fast,
+                                    ("no-anomalies", 0): floor, ("no-anomalies", 1): floor}))
+    expected = (30 / 50 + 950 / 970) / 2 - (0 + 960 / 1000) / 2
+    row = pick(diffs)
+    assert row["diff"] == pytest.approx(expected) and row["lo"] == pytest.approx(expected)
+    assert row["hi"] == pytest.approx(expected) and bool(row["significant"]) and row["n_seeds"] == 2
+    assert pick(diffs, metric="IoU_anomaly")["lo"] == pytest.approx(0.6)
+    assert pick(diffs, category="average")["diff"] == pytest.approx(expected)  # one category
+    # the reference rows are compared with each other too, never with themselves
+    assert set(zip(diffs.method, diffs.reference)) == {("fast", "no-anomalies")}
+    assert list(diffs.columns) == COLUMNS
+
+
+def _probs_and_masks(rng, n, size=12):
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        if i % 3:  # two thirds anomalous, with a random square defect
+            y, x, s = rng.integers(0, size - 4, 2).tolist() + [int(rng.integers(2, 5))]
+            masks[i, y:y + s, x:x + s] = 1
+    return masks
+
+
+def _miou(pred, masks):
+    """mIoU written out independently of fast.metrics / fast.report.stats."""
+    tp, fp = np.sum(pred & masks), np.sum(pred & ~masks)
+    fn, tn = np.sum(~pred & masks), np.sum(~pred & ~masks)
+    iou_an = tp / (tp + fp + fn) if tp + fp + fn else np.nan
+    return (iou_an + tn / (tn + fp + fn)) / 2
+
+
+def test_bootstrap_equals_a_brute_force_loop_over_resamples_with_the_same_rng():
+    rng = np.random.default_rng(1)
+    n, seeds, b = 15, (0, 1, 2), 150
+    data, counts = {}, {}
+    for cat in ("a", "b"):
+        masks = _probs_and_masks(rng, n)
+        for method, noise in (("fast", 0.3), ("no-anomalies", 0.6)):
+            for k in seeds:
+                probs = np.clip(masks * 0.7 + rng.normal(0.15, noise, masks.shape), 0, 1)
+                data[cat, method, k] = (probs >= 0.5, masks.astype(bool))
+                s = per_image_stats(probs, masks)
+                counts[cat, method, k] = np.stack([s[c] for c in ("tp", "fp", "fn", "tn")], axis=1)
+                # the point estimate is the dataset-level mIoU of fast evaluate's metrics.json
+                assert _miou(*data[cat, method, k]) == pytest.approx(segmentation_metrics(probs, masks)["mIoU"])
+    table = pd.concat([runs_table({(m, k): counts[c, m, k] for m in ("fast", "no-anomalies") for k in seeds},
+                                  category=c) for c in ("a", "b")], ignore_index=True)
+    diffs = differences(table, n_resamples=b)
+
+    per_cat = {}
+    for cat in ("a", "b"):
+        idx = np.random.default_rng([SEED, zlib.crc32(f"d/{cat}".encode())]).integers(0, n, size=(b, n))
+        draws = []
+        for rows in idx:  # one resample: the same images for every seed and both methods
+            mean = {m: np.nanmean([_miou(data[cat, m, k][0][rows], data[cat, m, k][1][rows]) for k in seeds])
+                    for m in ("fast", "no-anomalies")}
+            draws.append(mean["fast"] - mean["no-anomalies"])
+        point = np.mean([_miou(*data[cat, "fast", k]) - _miou(*data[cat, "no-anomalies", k]) for k in seeds])
+        per_cat[cat] = (point, np.array(draws))
+        row = pick(diffs, category=cat)
+        assert row["diff"] == pytest.approx(point)
+        assert [row["lo"], row["hi"]] == pytest.approx(np.nanpercentile(draws, [2.5, 97.5]))
+    # the average: each resample's per-category differences averaged (categories drawn independently)
+    avg = (per_cat["a"][1] + per_cat["b"][1]) / 2
+    row = pick(diffs, category="average")
+    assert row["diff"] == pytest.approx((per_cat["a"][0] + per_cat["b"][0]) / 2)
+    assert [row["lo"], row["hi"]] == pytest.approx(np.nanpercentile(avg, [2.5, 97.5]))
+    assert row["n_images"] == 2 * n and row["significant"] == (row["lo"] > 0 or row["hi"] < 0)
+
+
+def test_per_image_mean_metric_agrees_with_scipy_paired_bootstrap():
+    # tp + fp + fn = 100 on every image: IoU_anomaly = sum(tp) / (100 N) is the mean of tp / 100 per
+    # image, so its paired difference is a difference of means that scipy can bootstrap too.
+    rng = np.random.default_rng(7)
+    n = 40
+    tp_a, tp_b = rng.integers(40, 90, n), rng.integers(30, 80, n)
+
+    def counts(tp):
+        fp = rng.integers(0, 100 - tp + 1)
+        return np.stack([tp, fp, 100 - tp - fp, np.full(n, 5000)], axis=1)
+
+    diffs = differences(runs_table({("fast", 0): counts(tp_a), ("real-fewshot", 0): counts(tp_b)}),
+                        n_resamples=8000)
+    row = pick(diffs, reference="real-fewshot", metric="IoU_anomaly")
+    ref = sps.bootstrap((tp_a / 100, tp_b / 100), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
+                        paired=True, method="percentile", n_resamples=8000, random_state=0)
+    assert row["diff"] == pytest.approx((tp_a - tp_b).mean() / 100)
+    width = ref.confidence_interval.high - ref.confidence_interval.low
+    assert abs(row["lo"] - ref.confidence_interval.low) < 0.1 * width
+    assert abs(row["hi"] - ref.confidence_interval.high) < 0.1 * width
+
+
+def test_runs_with_different_test_images_are_an_error_naming_the_file():
+    good = np.tile([1, 1, 1, 100], (5, 1))
+    table = runs_table({("fast", 0): good, ("no-anomalies", 0): good})
+    table = table.drop(index=0)
+    with pytest.raises(FastError, match=r"segmentation/d/c/fast/unet/seed0/per_image.csv"):
+        differences(table)
+
+
+def test_per_image_csv_without_counts_is_an_error_naming_it(tmp_path):
+    d = tmp_path / "segmentation" / "d" / "c" / "fast" / "unet" / "seed0"
+    d.mkdir(parents=True)
+    pd.DataFrame({"image": ["a.png"], "tp": [1]}).to_csv(d / "per_image.csv", index=False)
+    with pytest.raises(FastError, match=r"per_image.csv: missing columns \['fp', 'fn', 'tn'\]"):
+        load_per_image(tmp_path)
+
+
+# ----------------------------------------------------------------------------------- in the report
+def _experiment(root, categories=("bottle", "cable"), seeds=(0, 1, 2), n=30):
+    """metrics.json + per_image.csv (consistent with each other) for fast (clearly above the floor,
+    about equal to real-fewshot), real-fewshot and no-anomalies."""
+    rng = np.random.default_rng(3)
+    for cat in categories:
+        for method, p_tp in (("fast", 0.8), ("real-fewshot", 0.8), ("no-anomalies", 0.1)):
+            for k in seeds:
+                tp = rng.binomial(50, p_tp, n)
+                fp = rng.integers(0, 10, n)
+                c = np.stack([tp, fp, 50 - tp, 1000 - fp], axis=1)
+                d = root / "segmentation" / "mvtec_ad" / cat / method / "segformer" / f"seed{k}"
+                d.mkdir(parents=True)
+                t = runs_table({(method, k): c}).drop(columns=["dataset", "category", "method", "segmenter", "seed"])
+                t.to_csv(d / "per_image.csv", index=False)
+                tp_, fp_, fn_, tn_ = c.sum(0)
+                miou = (tp_ / (tp_ + fp_ + fn_) + tn_ / (tn_ + fp_ + fn_)) / 2
+                rec = {key: 0.9 for key in METRIC_KEYS}
+                rec.update(mIoU=miou, dataset="mvtec_ad", category=cat, method=method, segmenter="segformer", seed=k)
+                (d / "metrics.json").write_text(json.dumps(rec))
+    return root
+
+
+def test_report_writes_differences_and_marks_significant_ones(tmp_path):
+    results = _experiment(tmp_path / "exp")
+    cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle", "cable"]}},
+                      "methods": ["fast"]})
+    assert main(["report", "--config", cfg, "--results", str(results)]) == 0
+    diffs = pd.read_csv(results / "tables" / "differences.csv")
+    assert list(diffs.columns) == COLUMNS
+    # 3 categories (bottle, cable, average) x 2 metrics x (fast vs both references, real-fewshot vs
+    # no-anomalies and its mirror, so that every column of the table reads on its own)
+    assert len(diffs) == 3 * 2 * 4
+    assert set(zip(diffs.method, diffs.reference)) == {
+        ("fast", "no-anomalies"), ("fast", "real-fewshot"), ("real-fewshot", "no-anomalies"),
+        ("no-anomalies", "real-fewshot")}
+    floor = pick(diffs, reference="no-anomalies", category="average")
+    assert floor["significant"] and floor["lo"] > 0.1
+    # the point estimate is the difference of the table's seed means
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    means = summary[summary.metric == "mIoU"].groupby(["method", "category"]).value.mean().unstack().mean(axis=1)
+    assert floor["diff"] == pytest.approx(means["fast"] - means["no-anomalies"])
+    same = pick(diffs, reference="real-fewshot", category="average")
+    assert same["lo"] < same["diff"] < same["hi"]
+
+    md = (results / "tables" / "comparison.md").read_text()
+    assert "mvtec_ad / segformer: mIoU difference to no-anomalies / real-fewshot" in md
+    assert "IoU_anomaly difference to no-anomalies" in md
+    avg = next(line for line in md.splitlines() if line.startswith("| **average** | +"))
+    cell = avg.split(" | ")[1]  # fast: vs no-anomalies (marked) / vs real-fewshot (not marked)
+    assert cell.startswith(f"{floor['diff'] * 100:+.1f} [{floor['lo'] * 100:+.1f}, {floor['hi'] * 100:+.1f}]* / ")
+    assert cell.endswith(f"[{same['lo'] * 100:+.1f}, {same['hi'] * 100:+.1f}]")
+    assert "*: the interval excludes 0" in md
+    # Order: ours, then its differences, then the published block.
+    assert md.index("mIoU / mAcc (%), mean") < md.index("mIoU difference") < md.index("REPORTED")
+    tex = (results / "tables" / "comparison.tex").read_text()
+    assert "IoU\\_anomaly difference" in tex
+
+
+def test_report_without_per_image_files_writes_an_empty_differences_table(tmp_path):
+    results = _experiment(tmp_path / "exp", categories=("bottle",), seeds=(0,))
+    for p in results.glob("segmentation/**/per_image.csv"):
+        p.unlink()
+    cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle"]}}, "methods": ["fast"]})
+    assert main(["report", "--config", cfg, "--results", str(results)]) == 0
+    assert pd.read_csv(results / "tables" / "differences.csv").empty
+    assert "difference to" not in (results / "tables" / "comparison.md").read_text()
