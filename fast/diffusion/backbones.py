@@ -9,7 +9,11 @@
   is taught by textual inversion: ``num_vectors`` learned embedding vectors per class placed after
   the prompt prefix "a photo of a".
 
-``cond`` is always a LongTensor of class indices (B,) into ``class_names``.
+``cond`` is always a LongTensor of class indices (B,) into ``class_names``. ``mask`` (B, 1, h, w)
+on the z grid and ``bg`` (the clean background in z space) are the spatial condition: the pixel
+backbone with ``mask_channels`` takes M and (1 - M) bg as extra input channels (as inpainting UNets
+do; the from-scratch counterpart of AnomalyDiffusion's spatial embedding), so it knows where the
+defect goes and what surrounds it. The ldm backbone's pretrained UNet has no such inputs.
 
 Extending: subclass :class:`Backbone`, implement the five methods plus ``spec()`` (a JSON dict that
 ``build_backbone`` turns back into the same module) and ``latent_shape``, and register the kind in
@@ -40,7 +44,8 @@ class Backbone(nn.Module):
         """z -> images in [-1, 1] (B, C, H, W)."""
         raise NotImplementedError
 
-    def eps(self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def eps(self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+            mask: torch.Tensor | None = None, bg: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -65,16 +70,18 @@ class PixelBackbone(Backbone):
     x0_clip = (-1.0, 1.0)
 
     def __init__(self, channels: int, resolution: int, num_classes: int,
-                 block_out_channels=(32, 64, 64), layers_per_block: int = 1):
+                 block_out_channels=(32, 64, 64), layers_per_block: int = 1, mask_channels: bool = False):
         super().__init__()
         from diffusers import UNet2DModel
 
         self.channels, self.resolution, self.num_classes = int(channels), int(resolution), int(num_classes)
         self.block_out_channels = [int(c) for c in block_out_channels]
         self.layers_per_block = int(layers_per_block)
+        self.mask_channels = bool(mask_channels)
         n = len(self.block_out_channels)
+        in_channels = 2 * self.channels + 1 if self.mask_channels else self.channels
         self.unet = UNet2DModel(
-            sample_size=self.resolution, in_channels=self.channels, out_channels=self.channels,
+            sample_size=self.resolution, in_channels=in_channels, out_channels=self.channels,
             block_out_channels=tuple(self.block_out_channels), layers_per_block=self.layers_per_block,
             down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n,
             norm_num_groups=_groups(self.block_out_channels), num_class_embeds=self.num_classes,
@@ -86,8 +93,13 @@ class PixelBackbone(Backbone):
     def decode(self, z):
         return z
 
-    def eps(self, z_t, t, cond):
+    def eps(self, z_t, t, cond, mask=None, bg=None):
         t = t.to(z_t.device).view(-1).expand(z_t.shape[0])
+        if self.mask_channels:
+            if mask is None or bg is None:
+                raise ValueError("this pixel backbone is mask-aware: eps() needs mask and bg")
+            mask = mask.to(z_t.dtype)
+            z_t = torch.cat([z_t, mask, (1 - mask) * bg], dim=1)
         return self.unet(z_t, t, class_labels=cond.to(z_t.device)).sample
 
     def latent_shape(self):
@@ -96,7 +108,7 @@ class PixelBackbone(Backbone):
     def spec(self):
         return {"kind": self.kind, "channels": self.channels, "resolution": self.resolution,
                 "num_classes": self.num_classes, "block_out_channels": self.block_out_channels,
-                "layers_per_block": self.layers_per_block}
+                "layers_per_block": self.layers_per_block, "mask_channels": self.mask_channels}
 
 
 class LDMBackbone(Backbone):
@@ -182,11 +194,12 @@ class LDMBackbone(Backbone):
         return z * self.scaling
 
     def decode(self, z):
-        with torch.no_grad():
-            x = self.vae.decode(z / self.scaling).sample.clamp(-1, 1)
+        # The VAE is frozen (requires_grad False) but gradients must still flow through it to z:
+        # SARD's adversarial term on decoded images trains the generator through this call.
+        x = self.vae.decode(z / self.scaling).sample.clamp(-1, 1)
         return x.mean(1, keepdim=True) if self.channels == 1 else x
 
-    def eps(self, z_t, t, cond):
+    def eps(self, z_t, t, cond, mask=None, bg=None):
         t = t.to(z_t.device).view(-1).expand(z_t.shape[0])
         hidden = self.text_embeddings()[cond.to(z_t.device)]
         return self.unet(z_t, t, encoder_hidden_states=hidden).sample
@@ -211,16 +224,23 @@ def build_backbone(spec: dict) -> Backbone:
     raise FastError(f"unknown diffusion backbone {kind!r}; expected pixel or ldm")
 
 
+def model_resolution(cfg: dict) -> int:
+    """The side the generator works at: the window ``diffusion.patch``, else the whole image."""
+    patch = cfg["diffusion"].get("patch")
+    return int(patch) if patch else int(cfg["resolution"])
+
+
 def backbone_spec_from_config(cfg: dict, channels: int, num_classes: int) -> dict:
-    """The backbone spec for an experiment config (diffusion.backbone, resolution, unet/ldm keys)."""
+    """The backbone spec for an experiment config (diffusion.backbone, resolution/patch, unet/ldm keys)."""
     d = cfg["diffusion"]
     if d["backbone"] == "pixel":
-        return {"kind": "pixel", "channels": channels, "resolution": int(cfg["resolution"]),
+        return {"kind": "pixel", "channels": channels, "resolution": model_resolution(cfg),
                 "num_classes": num_classes, "block_out_channels": list(d["unet"]["block_out_channels"]),
-                "layers_per_block": int(d["unet"]["layers_per_block"])}
+                "layers_per_block": int(d["unet"]["layers_per_block"]),
+                "mask_channels": bool(d.get("mask_channels", True))}
     if not d.get("pretrained"):
         raise FastError("diffusion.backbone is 'ldm' but diffusion.pretrained is not set "
                         "(a local diffusers directory or hub id such as CompVis/ldm-text2im-large-256)")
     return {"kind": "ldm", "pretrained": d["pretrained"], "num_classes": num_classes,
-            "resolution": int(cfg["resolution"]), "channels": channels,
+            "resolution": model_resolution(cfg), "channels": channels,
             "num_vectors": int(d.get("ldm", {}).get("num_vectors", 2))}

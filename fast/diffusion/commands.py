@@ -8,7 +8,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--config", required=True, help="config YAML path or JSON string")
     p.add_argument("--dataset", required=True)
     p.add_argument("--category", required=True)
-    p.add_argument("--generator", required=True, help="fast | anomalydiffusion | stage | sard")
+    p.add_argument("--generator", required=True, help="base | fast | stage | sard")
+    p.add_argument("--base-dir", default=None,
+                   help="the category's trained `base` generator (fast, stage and sard start from it)")
     p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
     p.add_argument("--out", required=True, help="generator directory (model.safetensors, config.json, train_log.csv)")
     p.add_argument("--steps", type=int, default=None, help="override diffusion.train.steps")

@@ -1,8 +1,14 @@
-"""Training losses (one place): FAST's Algorithm 1 and the plain epsilon loss.
+"""Training losses (one place): the mask-weighted epsilon loss and FAST's Algorithm 1.
 
 A loss is ``loss_fn(model, batch, generator) -> {"loss": total, ...scalars}`` with batch keys
 ``x`` (images in [-1, 1]), ``mask`` (B, 1, H, W) and ``cond`` (class indices); ``generator`` is the
 step's CPU generator. New methods add their loss here (or in their own module) with this signature.
+
+Every epsilon loss is weighted toward the mask (AnomalyDiffusion's own code masks its loss): a
+defect covers a few % of a window, so an unweighted mean would be ~all background. The weighted
+loss is mean_in + outside_weight * mean_out (squared error averaged over the pixels inside / outside
+M of the batch); both means are logged (``*_in``, ``*_out``) so train_log.csv shows whether the
+model learns the defect, not just the background.
 """
 
 from __future__ import annotations
@@ -26,19 +32,42 @@ def noised_batch(model, batch: dict, generator: torch.Generator):
     return z0, mask, t, eps, abar, q_sample(z0, eps, abar)
 
 
-def eps_loss(model, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """|| eps - eps_theta(z_t, t, c) ||^2 (the anomalydiffusion baseline)."""
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+               outside_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean_in + outside_weight * mean_out, mean_in, mean_out) of the squared error; ``mask``
+    (B, 1, h, w) broadcasts over channels; a mean over no pixels is 0."""
+    sq = (pred - target) ** 2
+    m = mask.expand_as(sq)
+    n_in, n_out = m.sum(), (1 - m).sum()
+    mean_in = (sq * m).sum() / n_in.clamp_min(1)
+    mean_out = (sq * (1 - m)).sum() / n_out.clamp_min(1)
+    return mean_in + float(outside_weight) * mean_out, mean_in, mean_out
+
+
+def _logged(prefix: str, mean_in: torch.Tensor, mean_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {f"{prefix}_in": mean_in.detach(), f"{prefix}_out": mean_out.detach()}
+
+
+def eps_loss(model, batch: dict, generator: torch.Generator, outside_weight: float = 0.1) -> dict[str, torch.Tensor]:
+    """Mask-weighted || eps - eps_theta(z_t, t, c, M, (1-M) z0) ||^2: the shared base model's
+    objective (and so the anomalydiffusion baseline's)."""
     z0, mask, t, eps, abar, z_t = noised_batch(model, batch, generator)
-    loss = F.mse_loss(model.eps(z_t, t, batch["cond"], mask), eps)
-    return {"loss": loss}
+    loss, l_in, l_out = masked_mse(model.eps(z_t, t, batch["cond"], mask, z0), eps, mask, outside_weight)
+    return {"loss": loss, **_logged("loss_eps", l_in, l_out)}
 
 
-def fast_loss(model, batch: dict, generator: torch.Generator, lam: float = 5.0) -> dict[str, torch.Tensor]:
+def fast_loss(model, batch: dict, generator: torch.Generator, lam: float = 5.0,
+              outside_weight: float = 0.1) -> dict[str, torch.Tensor]:
     """Algorithm 1: zhat_t = (1-M) z_t + M (sqrt(abar) F(z_t, M, t) + sqrt(1-abar) eps) (same eps);
-    loss = || eps - eps_theta(zhat_t, t, c) ||^2 + lambda || F(z_t, M, t) - M z0 ||^2."""
+    loss = || eps - eps_theta(zhat_t, t, c) ||^2 (mask-weighted) + lambda || F(z_t, M, t) - M z0 ||^2.
+
+    Only valid with a frozen epsilon model (the paper's frozen LDM; on the pixel backbone the
+    frozen shared base): with a trainable one the eps term inside M has a defect-ignorant minimum
+    (x0_hat inside M is exactly F, so F -> constant makes eps readable from zhat)."""
     z0, mask, t, eps, abar, z_t = noised_batch(model, batch, generator)
     f = model.farm(z_t, mask, t)
     zhat = (1 - mask) * z_t + mask * q_sample(f, eps, abar)
-    l_eps = F.mse_loss(model.eps(zhat, t, batch["cond"], mask), eps)
+    l_eps, l_in, l_out = masked_mse(model.eps(zhat, t, batch["cond"], mask, z0), eps, mask, outside_weight)
     l_farm = F.mse_loss(f, mask * z0)
-    return {"loss": l_eps + lam * l_farm, "loss_eps": l_eps.detach(), "loss_farm": l_farm.detach()}
+    return {"loss": l_eps + lam * l_farm, "loss_eps": l_eps.detach(), **_logged("loss_eps", l_in, l_out),
+            "loss_farm": l_farm.detach()}

@@ -41,38 +41,71 @@ class DiffusionMethod(SynthesisMethod):
         self.device = resolve_device(cfg)
 
     # -- training ------------------------------------------------------------------------------
+    # Every diffusion method starts from the shared base model of its category (trained once by
+    # the `base` generator: mask-aware backbone, mask-weighted eps loss), as the papers all start
+    # from one pretrained LDM, and then trains only its own part for ``finetune_steps``. A method
+    # whose ``trains_backbone`` is False keeps the base's epsilon model frozen.
+    trains_backbone = True
+
     def farm_widths(self):
         return None
 
-    def build_model(self, class_names: list[str], channels: int) -> DiffusionModel:
+    def build_model(self, class_names: list[str], channels: int, backbone=None) -> DiffusionModel:
         d = self.cfg["diffusion"]
-        backbone = build_backbone(backbone_spec_from_config(self.cfg, channels, len(class_names)))
+        if backbone is None:
+            backbone = build_backbone(backbone_spec_from_config(self.cfg, channels, len(class_names)))
         return DiffusionModel(backbone, Schedule.from_config(d), class_names, self.generator,
                               farm_widths=self.farm_widths(),
-                              adaptor=bool(d["farm"].get("adaptor", False)) and self.farm_widths() is not None)
+                              adaptor=bool(d["farm"].get("adaptor", False)) and self.farm_widths() is not None,
+                              extra=self.extra_modules(), patch=d.get("patch"))
+
+    def extra_modules(self) -> dict | None:
+        """Spec of this method's extra modules (fast.diffusion.model.register_extra_builder)."""
+        return None
 
     def loss(self, model, batch, generator):
         raise NotImplementedError
 
     def trainable_parameters(self, model: DiffusionModel) -> list:
-        params = list(model.backbone.trainable_parameters())
+        params = list(model.backbone.trainable_parameters()) if self.trains_backbone else []
         for sub in (model.farm, model.adaptor, model.extra_modules):
             if sub is not None:
                 params += [p for p in sub.parameters() if p.requires_grad]
         return params
 
-    def fit(self, train_set: PreparedCategory, out_dir: Path) -> None:
+    def _from_base(self, base_dir: Path, data: TrainData) -> DiffusionModel:
+        base = DiffusionModel.load(base_dir, "cpu")
+        if base.class_names != data.class_names:
+            raise FastError(f"{base_dir}: base model was trained on classes {base.class_names}, this "
+                            f"category has {data.class_names}; retrain the base model")
+        if base.patch != (self.cfg["diffusion"].get("patch") or None):
+            raise FastError(f"{base_dir}: base model works on patch {base.patch}, the config asks for "
+                            f"diffusion.patch {self.cfg['diffusion'].get('patch')}; retrain the base model")
+        if not self.trains_backbone:
+            base.backbone.requires_grad_(False)
+        return self.build_model(data.class_names, base.backbone.channels, backbone=base.backbone)
+
+    def fit(self, train_set: PreparedCategory, out_dir: Path, base_dir: Path | None = None) -> None:
         tr = self.cfg["diffusion"]["train"]
-        steps = int(tr["steps"])
         data = TrainData.from_prepared(train_set, int(self.cfg["resolution"]),
-                                       float(tr.get("anomalous_fraction", 0.5)))
+                                       float(tr.get("anomalous_fraction", 0.5)), self.cfg["diffusion"].get("patch"))
         torch.manual_seed(int(self.cfg["seed"]))  # initial weights (the only global-RNG use)
-        model = self.build_model(data.class_names, train_set.channels)
-        spec = {**model.spec(), "category": train_set.category, "resolution": int(self.cfg["resolution"])}
+        if base_dir is None:
+            model, steps, lr = self.build_model(data.class_names, train_set.channels), int(tr["steps"]), float(tr["lr"])
+            started = None
+        else:
+            model = self._from_base(Path(base_dir), data)
+            steps, lr = int(tr["finetune_steps"]), float(tr.get("finetune_lr") or tr["lr"])
+            started = {"base_dir": str(base_dir), "frozen_backbone": not self.trains_backbone}
+        spec = {**model.spec(), "category": train_set.category, "resolution": int(self.cfg["resolution"]),
+                "started_from": started}
         self.model = train_loop(model, self.trainable_parameters(model), self.loss, data.sample, out_dir,
-                                steps=steps, batch_size=int(tr["batch_size"]), lr=float(tr["lr"]),
+                                steps=steps, batch_size=int(tr["batch_size"]), lr=lr,
                                 checkpoint_every=int(tr["checkpoint_every"]), seed=int(self.cfg["seed"]),
                                 spec=spec, device=self.device)
+
+    def outside_weight(self) -> float:
+        return float(self.cfg["diffusion"]["train"].get("outside_weight", 0.1))
 
     def load(self, generator_dir: Path | None) -> None:
         if generator_dir is None:

@@ -33,9 +33,12 @@ def register_extra_builder(name: str, builder: Callable[[dict, "DiffusionModel"]
 
 class DiffusionModel(nn.Module):
     def __init__(self, backbone: Backbone, schedule: Schedule, class_names: list[str], method: str,
-                 farm_widths=None, adaptor: bool = False, extra: dict | None = None):
+                 farm_widths=None, adaptor: bool = False, extra: dict | None = None, patch: int | None = None):
         super().__init__()
         self.backbone, self.schedule, self.method = backbone, schedule, method
+        # patch: the model works on windows of this side cut around the mask (fast.data.windows);
+        # None: on whole images resized to the backbone's resolution.
+        self.patch = int(patch) if patch else None
         self.class_names = list(class_names)
         c, h, w = backbone.latent_shape()
         self.farm = FARM(c, (h, w), farm_widths) if farm_widths else None
@@ -69,10 +72,12 @@ class DiffusionModel(nn.Module):
                             f"(trained on {self.class_names}); retrain it for this category")
         return torch.tensor([self.class_names.index(n) for n in names], dtype=torch.long)
 
-    def eps(self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None):
-        """Epsilon prediction (through the adaptor when there is one; it needs the z-grid mask)."""
+    def eps(self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None,
+            bg: torch.Tensor | None = None):
+        """Epsilon prediction given the z-grid mask and the clean background ``bg`` in z space (a
+        mask-aware backbone sees M and (1 - M) bg; the adaptor sees M)."""
         t = torch.as_tensor(t, device=z_t.device).view(-1).expand(z_t.shape[0])
-        e = self.backbone.eps(z_t, t, cond)
+        e = self.backbone.eps(z_t, t, cond, mask, bg)
         if self.adaptor is not None:
             m = mask if mask is not None else torch.zeros_like(z_t[:, :1])
             e = self.adaptor(e, m)
@@ -91,12 +96,13 @@ class DiffusionModel(nn.Module):
     def spec(self) -> dict:
         return {"method": self.method, "backbone": self.backbone.spec(), "class_names": self.class_names,
                 "schedule": self.schedule.as_dict(), "farm_widths": self.farm_widths,
-                "adaptor": self.adaptor is not None, "extra": self.extra_spec}
+                "adaptor": self.adaptor is not None, "extra": self.extra_spec, "patch": self.patch}
 
     @classmethod
     def from_spec(cls, spec: dict) -> "DiffusionModel":
         return cls(build_backbone(spec["backbone"]), Schedule(**spec["schedule"]), spec["class_names"],
-                   spec["method"], spec.get("farm_widths"), bool(spec.get("adaptor")), spec.get("extra"))
+                   spec["method"], spec.get("farm_widths"), bool(spec.get("adaptor")), spec.get("extra"),
+                   spec.get("patch"))
 
     def saved_state_dict(self) -> dict[str, torch.Tensor]:
         """State dict without the frozen pretrained parts (they are reloaded from ``pretrained``)."""

@@ -51,45 +51,57 @@ def step_rngs(seed: int, step: int) -> tuple[np.random.Generator, torch.Generato
 
 
 class TrainData:
-    """Training images of one category at the model resolution, as tensors.
+    """Training images of one category, as tensors or windows.
 
     Only ``gen_train`` anomalies (with masks and their anomaly type) and ``normal_train`` normals
     (class ``good``, empty masks) are read. ``sample(rng, batch_size)`` draws a batch with
-    probability ``anomalous_fraction`` per item of being anomalous, plus random flips."""
+    probability ``anomalous_fraction`` per item of being anomalous, plus random flips. With a
+    ``patch``, images stay at the prepared resolution and every item is a window of ``patch`` px
+    (fast.data.windows): anomalous ones centred on a defect component with seeded jitter, so the
+    defect is a real share of what the model sees, normal ones at random; without, whole images
+    resized to ``resolution``."""
 
-    def __init__(self, images: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
-                 class_names: list[str], anomalous_fraction: float = 0.5):
-        self.images, self.masks, self.labels = images, masks, labels
+    def __init__(self, images: np.ndarray, masks: np.ndarray, labels: np.ndarray, class_names: list[str],
+                 anomalous_fraction: float = 0.5, patch: int | None = None):
+        self.images, self.masks, self.labels = images, masks, np.asarray(labels)  # uint8 NHWC, uint8 NHW
         self.class_names = class_names
         self.anomalous_fraction = float(anomalous_fraction)
+        self.patch = int(patch) if patch else None
         good = class_names.index(GOOD)
-        self.anomalous = np.flatnonzero(labels.numpy() != good)
-        self.normal = np.flatnonzero(labels.numpy() == good)
+        self.anomalous = np.flatnonzero(self.labels != good)
+        self.normal = np.flatnonzero(self.labels == good)
         if len(self.anomalous) == 0 and len(self.normal) == 0:
             raise FastError("no training images (gen_train / normal_train rows) in the manifest")
 
     @classmethod
-    def from_prepared(cls, prepared: PreparedCategory, resolution: int, anomalous_fraction: float = 0.5):
-        from PIL import Image
+    def from_prepared(cls, prepared: PreparedCategory, resolution: int, anomalous_fraction: float = 0.5,
+                      patch: int | None = None):
+        from fast.data.prepare import resize_image, resize_mask
 
         class_names = [GOOD, *prepared.anomaly_types]
         rows = prepared.rows("gen_train", "normal_train")
         imgs, masks, labels = [], [], []
         for _, row in rows.iterrows():
             img, m = prepared.load_image(row), prepared.load_mask(row)
-            if img.shape[:2] != (resolution, resolution):
-                mode = "L" if img.shape[2] == 1 else "RGB"
-                pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img, mode)
-                img = np.asarray(pil.resize((resolution, resolution), Image.BICUBIC)).reshape(
-                    resolution, resolution, img.shape[2])
-                m = np.asarray(Image.fromarray(m * 255).resize((resolution, resolution), Image.NEAREST)) > 127
+            if not patch and img.shape[:2] != (resolution, resolution):
+                img, m = resize_image(img, resolution), resize_mask(m, resolution)
             imgs.append(img)
-            masks.append(np.asarray(m, np.float32))
+            masks.append(np.asarray(m > 0, np.uint8))
             t = row["anomaly_type"] if row["split"] == "gen_train" else GOOD
             labels.append(class_names.index(t))
-        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        return cls(x, torch.from_numpy(np.stack(masks))[:, None], torch.tensor(labels), class_names,
-                   anomalous_fraction)
+        if patch and imgs and min(min(i.shape[:2]) for i in imgs) < int(patch):
+            raise FastError(f"diffusion.patch {patch} is larger than the prepared images of "
+                            f"{prepared.manifest}; lower it or raise resolution")
+        return cls(np.stack(imgs), np.stack(masks), np.array(labels), class_names, anomalous_fraction, patch)
+
+    def _item(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        img, m = self.images[i], self.masks[i]
+        if self.patch is None:
+            return img, m
+        from fast.data.windows import crop, crop_mask, defect_window, random_window
+
+        win = defect_window(m, self.patch, rng) if m.any() else random_window(m.shape, self.patch, rng)
+        return crop(img, win, self.patch), crop_mask(m, win, self.patch)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         pools = [p for p in (self.anomalous, self.normal) if len(p)]
@@ -98,14 +110,15 @@ class TrainData:
             pool = pools[0] if len(pools) == 1 else (
                 self.anomalous if rng.random() < self.anomalous_fraction else self.normal)
             idx.append(int(pool[rng.integers(len(pool))]))
-        idx_t = torch.tensor(idx)
-        x, m = self.images[idx_t].clone(), self.masks[idx_t].clone()
+        items = [self._item(i, rng) for i in idx]
+        x = torch.from_numpy(np.stack([im for im, _ in items])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        m = torch.from_numpy(np.stack([mk for _, mk in items]).astype(np.float32))[:, None]
         flips = rng.random((batch_size, 2)) < 0.5
         for i, (fh, fv) in enumerate(flips):
-            dims = [d for d, f in ((3, fh), (2, fv)) if f]
+            dims = [d for d, f in ((2, fh), (1, fv)) if f]
             if dims:
-                x[i], m[i] = x[i].flip(dims=[d - 1 for d in dims]), m[i].flip(dims=[d - 1 for d in dims])
-        return {"x": x, "mask": m, "cond": self.labels[idx_t].clone()}
+                x[i], m[i] = x[i].flip(dims=dims), m[i].flip(dims=dims)
+        return {"x": x, "mask": m, "cond": torch.from_numpy(self.labels[idx].astype(np.int64))}
 
 
 def _ckpt_dir(out_dir: Path) -> Path:
@@ -254,19 +267,27 @@ def run_train(args) -> int:
     """`fast train`: one generator for one dataset x category (resumable)."""
     from fast.config import load_config
     from fast.data.manifest import manifest_path
-    from fast.methods import GENERATOR_OF, build_method
+    from fast.methods import BASE_OF, build_method
 
     cfg = load_config(args.config)
     if args.steps is not None:
         if args.steps < 1:
             raise FastError("--steps must be >= 1")
         cfg["diffusion"]["train"]["steps"] = int(args.steps)
-    if GENERATOR_OF.get(args.generator) != args.generator:
-        trainable = sorted({g for g in GENERATOR_OF.values() if g})
-        raise FastError(f"--generator {args.generator!r} is not a trainable generator; expected one of {trainable}")
+    if args.generator not in BASE_OF:
+        raise FastError(f"--generator {args.generator!r} is not a trainable generator; expected one of {list(BASE_OF)}")
+    base_dir = Path(args.base_dir) if getattr(args, "base_dir", None) else None
+    needs = BASE_OF[args.generator]
+    if needs and base_dir is None:
+        raise FastError(f"--generator {args.generator} starts from the category's {needs!r} generator: pass "
+                        f"--base-dir (train it first: `fast train --generator {needs}`)")
+    if not needs and base_dir is not None:
+        raise FastError(f"--generator {args.generator} trains from scratch; drop --base-dir")
+    if base_dir is not None and not (base_dir / "model.safetensors").is_file():
+        raise FastError(f"--base-dir {base_dir}: no trained generator there (model.safetensors missing)")
     prepared = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
     method = build_method(args.generator, cfg)
-    method.fit(prepared, Path(args.out))
+    method.fit(prepared, Path(args.out), base_dir)
     return 0
 
 

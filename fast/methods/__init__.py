@@ -26,30 +26,50 @@ REGISTRY: dict[str, str] = {
     "cutpaste-scar": "fast.methods.cutpaste:build",
     "draem": "fast.methods.draem:build",
     "nsa": "fast.methods.nsa:build",
+    "defect-paste": "fast.methods.defect_paste:build",
 }
 
+# Trainable generators that are not synthesis methods themselves: ``base`` is the mask-aware
+# diffusion model of a category, trained once and shared by every diffusion method, which then
+# trains only its own part on top of it (as the papers all start from one pretrained LDM).
+BASE_GENERATOR = "base"
+GENERATORS: dict[str, str] = {BASE_GENERATOR: "fast.methods.base_model:build"}
+
 # The trained generator each method samples from (None: training-free). The `fast-*` ablations
-# share the model trained for `fast`; the workflow trains each generator once per category.
+# share the model trained for `fast`; `anomalydiffusion` samples the shared base model itself
+# (plain masked eps loss, no FARM: exactly its training objective); the workflow trains each
+# generator once per category.
 GENERATOR_OF: dict[str, str | None] = {
     **{n: "fast" for n in REGISTRY if n == "fast" or n.startswith("fast-")},
-    "anomalydiffusion": "anomalydiffusion",
+    "anomalydiffusion": BASE_GENERATOR,
     "stage": "stage",
     "sard": "sard",
     "cutpaste": None,
     "cutpaste-scar": None,
     "draem": None,
     "nsa": None,
+    "defect-paste": None,
 }
+
+# The generator each trainable generator starts from (None: from scratch).
+BASE_OF: dict[str, str | None] = {BASE_GENERATOR: None, "fast": BASE_GENERATOR, "stage": BASE_GENERATOR,
+                                   "sard": BASE_GENERATOR}
 
 # Rows of every table that are not synthesis methods (PROTOCOL.md, downstream segmentation).
 REFERENCE_ROWS = ("real-fewshot", "no-anomalies")
 
 
 def build_method(name: str, cfg: dict) -> SynthesisMethod:
-    if name not in REGISTRY:
+    if name not in REGISTRY and name not in GENERATORS:
         raise FastError(f"unknown method {name!r}; known methods: {', '.join(REGISTRY)}")
-    module, attr = REGISTRY[name].split(":")
+    module, attr = (REGISTRY.get(name) or GENERATORS[name]).split(":")
     return getattr(importlib.import_module(module), attr)(cfg, name)
 
 
-__all__ = ["GENERATOR_OF", "REGISTRY", "REFERENCE_ROWS", "SynthesisMethod", "SynthesisRequest", "build_method"]
+def trainable_generators() -> list[str]:
+    """Every generator `fast train` can train (the shared base first)."""
+    return list(BASE_OF)
+
+
+__all__ = ["BASE_GENERATOR", "BASE_OF", "GENERATORS", "GENERATOR_OF", "REGISTRY", "REFERENCE_ROWS",
+           "SynthesisMethod", "SynthesisRequest", "build_method", "trainable_generators"]

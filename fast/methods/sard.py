@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from fast.diffusion.discriminator import (
     MaskAwarePatchDiscriminator,
     discriminator_loss,
     generator_adversarial_loss,
 )
-from fast.diffusion.losses import noised_batch
+from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.method import DiffusionMethod
 from fast.diffusion.model import DiffusionModel, register_extra_builder
 from fast.diffusion.schedule import q_sample, randn, x0_from_eps
@@ -83,17 +82,18 @@ register_extra_builder(DISC_OPT, _build_disc_opt)
 
 
 def sard_loss(model: DiffusionModel, batch: dict, generator: torch.Generator, disc_opt: torch.optim.Optimizer,
-              adv_weight: float = 0.1, adv_max_t: float = 0.5) -> dict[str, torch.Tensor]:
+              adv_weight: float = 0.1, adv_max_t: float = 0.5, outside_weight: float = 0.1) -> dict[str, torch.Tensor]:
     """One alternating step: D update on (real, fake.detach()), then eps + adv_weight x adversarial."""
     z0, mask, t, eps, abar, z_t = noised_batch(model, batch, generator)
-    e = model.eps(z_t, t, batch["cond"], mask)
-    l_eps = F.mse_loss(e, eps)
+    e = model.eps(z_t, t, batch["cond"], mask, z0)
+    l_eps, l_in, l_out = masked_mse(e, eps, mask, outside_weight)
+    logged = {"loss_eps_in": l_in.detach(), "loss_eps_out": l_out.detach()}
     x, m_img = batch["x"], batch["mask"]
     sel = (m_img.flatten(1).amax(1) > 0) & (t <= adv_max_t * model.schedule.T)
     d = model.extra_modules[DISC]
     zero = l_eps.new_zeros(())
     if not sel.any() or adv_weight == 0:
-        return {"loss": l_eps, "loss_eps": l_eps.detach(), "loss_adv": zero, "loss_disc": zero}
+        return {"loss": l_eps, "loss_eps": l_eps.detach(), **logged, "loss_adv": zero, "loss_disc": zero}
     x0_hat = x0_from_eps(z_t[sel], e[sel], abar[sel.cpu()])
     if model.x0_clip is not None:
         x0_hat = x0_hat.clamp(*model.x0_clip)
@@ -108,7 +108,7 @@ def sard_loss(model: DiffusionModel, batch: dict, generator: torch.Generator, di
     d.requires_grad_(False)                               # the generator step must not touch D
     l_adv = generator_adversarial_loss(d, fake, m_sel)
     d.requires_grad_(True)
-    return {"loss": l_eps + adv_weight * l_adv, "loss_eps": l_eps.detach(), "loss_adv": l_adv.detach(),
+    return {"loss": l_eps + adv_weight * l_adv, "loss_eps": l_eps.detach(), **logged, "loss_adv": l_adv.detach(),
             "loss_disc": l_d.detach()}
 
 
@@ -131,7 +131,7 @@ class SardSampler(StridedDDPMSampler):
         self.trace = {"eps_bg": eps_bg, "t": [plan[0][0]], "z": [z]} if record else None
         self.last_nfe = 0
         for ts, te in plan:
-            x0, _ = predict_x0(model, z, ts, mask, cond, generator, False, clip)
+            x0, _ = predict_x0(model, z, ts, mask, cond, generator, False, clip, x_bg)
             self.last_nfe += 1
             Pi, Sigma, V = segment_coefficients(self.schedule.alphas_cumprod, ts, te, "exact")
             z_new = Pi * z + Sigma * x0
@@ -149,11 +149,11 @@ class SardMethod(DiffusionMethod):
     generator = "sard"
     description = DESCRIPTION
 
-    def build_model(self, class_names, channels):
-        base = super().build_model(class_names, channels)
-        width = int(self.options.get("disc_width", 32))
-        return DiffusionModel(base.backbone, base.schedule, class_names, self.generator,
-                              extra={DISC: {"width": width, "n_down": 3}, DISC_OPT: {}})
+    departures = ("after the paper's description (no public code); starts from the shared base model; "
+                  "strided DDPM (50 steps); mask + background input channels; mask-weighted eps loss")
+
+    def extra_modules(self):
+        return {DISC: {"width": int(self.options.get("disc_width", 32)), "n_down": 3}, DISC_OPT: {}}
 
     def trainable_parameters(self, model):
         # the generator's optimiser trains the backbone only; D has its own optimiser
@@ -170,7 +170,8 @@ class SardMethod(DiffusionMethod):
 
     def loss(self, model, batch, generator):
         return sard_loss(model, batch, generator, self._disc_optimizer(model),
-                         float(self.options.get("adv_weight", 0.1)), float(self.options.get("adv_max_t", 0.5)))
+                         float(self.options.get("adv_weight", 0.1)), float(self.options.get("adv_max_t", 0.5)),
+                         self.outside_weight())
 
     def make_sampler(self):
         steps = int(self.options.get("steps", DEFAULT_STEPS))

@@ -25,10 +25,9 @@ true), ``adapter_hidden`` (32), ``batch_size`` (synthesis batch, 16).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from fast.diffusion.farm import Adaptor
-from fast.diffusion.losses import noised_batch
+from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.method import DiffusionMethod
 from fast.diffusion.model import DiffusionModel, register_extra_builder
 from fast.diffusion.schedule import q_sample, randn, x0_from_eps
@@ -47,19 +46,25 @@ register_extra_builder(AD_IMG, _build_adapter)
 register_extra_builder(AD_AN, _build_adapter)
 
 
-def branch_eps(model: DiffusionModel, adapter: str, z_t, t, cond, mask):
-    """Ad(eps_theta(z_t, t, c), M) for one of the two branches."""
-    return model.extra_modules[adapter](model.eps(z_t, t, cond, mask), mask)
+def branch_eps(model: DiffusionModel, adapter: str, z_t, t, cond, mask, bg):
+    """Ad(eps_theta(z_t, t, c, M, bg), M) for one of the two branches (the anomaly-only branch's
+    background is the empty image: bg = 0)."""
+    return model.extra_modules[adapter](model.eps(z_t, t, cond, mask, bg), mask)
 
 
-def stage_loss(model: DiffusionModel, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def stage_loss(model: DiffusionModel, batch: dict, generator: torch.Generator,
+               outside_weight: float = 0.1) -> dict[str, torch.Tensor]:
+    """STAGE's two terms, each mask-weighted like every eps loss here (fast.diffusion.losses)."""
     z0, mask, t, eps, abar, z_t = noised_batch(model, batch, generator)
     m_t = ema_mask(mask, t, model.schedule.T)
-    l_img = F.mse_loss(m_t * branch_eps(model, AD_IMG, z_t, t, batch["cond"], mask), m_t * eps)
+    e_img = branch_eps(model, AD_IMG, z_t, t, batch["cond"], mask, z0)
+    l_img, in_img, out_img = masked_mse(m_t * e_img, m_t * eps, mask, outside_weight)
     eps_an = randn(z0.shape, generator, z0.device, z0.dtype)
     a_t = q_sample(mask * z0, eps_an, abar)
-    l_an = F.mse_loss(branch_eps(model, AD_AN, a_t, t, batch["cond"], mask), eps_an)
-    return {"loss": l_img + l_an, "loss_img": l_img.detach(), "loss_an": l_an.detach()}
+    l_an, in_an, out_an = masked_mse(branch_eps(model, AD_AN, a_t, t, batch["cond"], mask, torch.zeros_like(z0)),
+                                     eps_an, mask, outside_weight)
+    return {"loss": l_img + l_an, "loss_img": l_img.detach(), "loss_an": l_an.detach(),
+            "loss_eps_in": in_img.detach(), "loss_eps_out": out_img.detach(), "loss_an_in": in_an.detach()}
 
 
 class StageSampler(StridedDDPMSampler):
@@ -83,12 +88,12 @@ class StageSampler(StridedDDPMSampler):
                 # anomaly-only image: z inside M, forward-diffused empty image outside (as in training)
                 empty = torch.zeros_like(z)
                 z_in = mask * z + (1 - mask) * q_sample(empty, randn(z.shape, generator, z.device, z.dtype), abar_s)
-                x0 = x0_from_eps(z_in, branch_eps(model, AD_AN, z_in, tt, cond, mask), abar_s)
+                x0 = x0_from_eps(z_in, branch_eps(model, AD_AN, z_in, tt, cond, mask, empty), abar_s)
                 x0 = mask * (x0.clamp(*model.x0_clip) if clip and model.x0_clip else x0)
                 z_new = Pi * z_in + Sigma * x0
                 m_keep = mask
             else:
-                x0 = x0_from_eps(z, branch_eps(model, AD_IMG, z, tt, cond, mask), abar_s)
+                x0 = x0_from_eps(z, branch_eps(model, AD_IMG, z, tt, cond, mask, x_bg), abar_s)
                 if clip and model.x0_clip:
                     x0 = x0.clamp(*model.x0_clip)
                 m_keep = ema_mask(mask, ts, T)
@@ -109,14 +114,15 @@ class StageMethod(DiffusionMethod):
     description = ("STAGE: graded diffusion with explicit mask alignment (arXiv 2509.06693), "
                    "strided DDPM sampling")
 
-    def build_model(self, class_names, channels):
-        base = super().build_model(class_names, channels)
+    departures = ("starts from the shared base model and fine-tunes it with the adapters; strided DDPM "
+                  "(50 steps) instead of 1000; mask + background input channels; mask-weighted losses")
+
+    def extra_modules(self):
         hidden = int(self.options.get("adapter_hidden", 32))
-        return DiffusionModel(base.backbone, base.schedule, class_names, self.generator,
-                              extra={AD_IMG: {"hidden": hidden}, AD_AN: {"hidden": hidden}})
+        return {AD_IMG: {"hidden": hidden}, AD_AN: {"hidden": hidden}}
 
     def loss(self, model, batch, generator):
-        return stage_loss(model, batch, generator)
+        return stage_loss(model, batch, generator, self.outside_weight())
 
     def make_sampler(self):
         steps = int(self.options.get("steps", DEFAULT_STEPS))

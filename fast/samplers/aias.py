@@ -119,7 +119,7 @@ class AIASSampler(Sampler):
         self.last_nfe = 0
         for k, (ts, te) in enumerate(plan):
             use_farm = farm and k < n_segments  # the fine stage runs without FARM
-            x0, zhat = predict_x0(model, z, ts, mask, cond, generator, use_farm, clip)
+            x0, zhat = predict_x0(model, z, ts, mask, cond, generator, use_farm, clip, x_bg)
             self.last_nfe += 1
             Pi, Sigma, V = segment_coefficients(ac, ts, te, mode)
             src = zhat if from_injected else z

@@ -45,15 +45,17 @@ class Sampler:
 
 
 def predict_x0(model, z: torch.Tensor, t: int, mask: torch.Tensor, cond: torch.Tensor,
-               generator: torch.Generator, farm: bool, clip: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One network evaluation at timestep ``t``: optional FARM injection, eps, x0_hat (clipped to the
-    backbone's range when ``clip``). Returns (x0_hat, zhat), zhat being the injected input."""
+               generator: torch.Generator, farm: bool, clip: bool,
+               bg: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One network evaluation at timestep ``t``: optional FARM injection, eps (given the mask and
+    the clean background ``bg``, the spatial condition), x0_hat (clipped to the backbone's range
+    when ``clip``). Returns (x0_hat, zhat), zhat being the injected input."""
     abar = model.schedule.abar(t)
     tt = torch.full((z.shape[0],), int(t), dtype=torch.long, device=z.device)
     zhat = z
     if farm and model.farm is not None:
         zhat = model.inject(z, mask, tt, randn(z.shape, generator, z.device, z.dtype), abar)
-    eps = model.eps(zhat, tt, cond, mask)
+    eps = model.eps(zhat, tt, cond, mask, bg)
     x0 = x0_from_eps(zhat, eps, abar)
     if clip and model.x0_clip is not None:
         x0 = x0.clamp(*model.x0_clip)
@@ -91,28 +93,46 @@ def composite(generated: np.ndarray, background: np.ndarray, mask: np.ndarray, f
 
 
 @torch.no_grad()
-def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray,
-                     cond: torch.Tensor, steps: int, generator: torch.Generator, feather: int = 0,
-                     device="cpu") -> list[np.ndarray]:
-    """Backgrounds uint8 (B, H, W, C) + masks uint8 (B, H, W) -> composited uint8 images.
-
-    Encodes at the model resolution (resizing the background if needed), resizes the mask to the
-    z grid, samples, decodes and composites at the background's own resolution."""
+def sample_images(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray, cond: torch.Tensor,
+                  steps: int, generator: torch.Generator, device="cpu") -> np.ndarray:
+    """Generated uint8 images (B, H, W, C) at the backgrounds' size (before compositing): encodes at
+    the model resolution (resizing if needed), resizes the mask to the z grid, samples, decodes."""
     b, h, w, c = backgrounds.shape
     _, zh, zw = model.latent_shape()
     x = to_model_space(backgrounds, device)
     res = model.backbone.resolution
     if (h, w) != (res, res):
-        x_in = torch.nn.functional.interpolate(x, size=(res, res), mode="bilinear", align_corners=False,
-                                               antialias=True)
-    else:
-        x_in = x
-    z_bg = model.encode(x_in)
+        x = torch.nn.functional.interpolate(x, size=(res, res), mode="bilinear", align_corners=False,
+                                            antialias=True)
+    z_bg = model.encode(x)
     m_full = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None].to(device)
     m_z = resize_mask(m_full, (zh, zw))
     z0 = sampler.sample(model, z_bg, m_z, cond.to(device), steps, generator)
     img = model.decode(z0)
     if tuple(img.shape[-2:]) != (h, w):
         img = torch.nn.functional.interpolate(img, size=(h, w), mode="bilinear", align_corners=False)
-    gen = to_uint8(img)
-    return [composite(gen[i], backgrounds[i], masks[i], feather) for i in range(b)]
+    return to_uint8(img)
+
+
+def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray,
+                     cond: torch.Tensor, steps: int, generator: torch.Generator, feather: int = 0,
+                     device="cpu") -> list[np.ndarray]:
+    """Backgrounds uint8 (B, H, W, C) + masks uint8 (B, H, W) -> composited uint8 images.
+
+    A model trained on windows (``model.patch``) generates the window around each mask
+    (fast.data.windows.mask_window: centred on the mask's bounding box; a mask larger than a window
+    gets a larger window resized to the patch and back), which is pasted back; otherwise the whole
+    image is generated at the model resolution. Either way the composite keeps every pixel outside
+    the mask bit-identical to the background."""
+    if model.patch:
+        from fast.data.windows import crop, crop_mask, mask_window, paste
+
+        wins = [mask_window(m, model.patch) for m in masks]
+        win_bg = np.stack([crop(bg, wn, model.patch) for bg, wn in zip(backgrounds, wins)])
+        win_m = np.stack([crop_mask(m, wn, model.patch) for m, wn in zip(masks, wins)])
+        gen = sample_images(model, sampler, win_bg.reshape(*win_bg.shape[:3], -1), win_m, cond, steps,
+                            generator, device)
+        gen = [paste(g, wn, bg) for g, wn, bg in zip(gen, wins, backgrounds)]
+    else:
+        gen = sample_images(model, sampler, backgrounds, masks, cond, steps, generator, device)
+    return [composite(gen[i], backgrounds[i], masks[i], feather) for i in range(len(backgrounds))]

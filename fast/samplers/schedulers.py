@@ -42,7 +42,7 @@ class DiffusersSampler(Sampler):
         z = self.start(x_bg, generator, ts[0]) * float(sched.init_noise_sigma)
         self.last_nfe = 0
         for i, t in enumerate(ts):
-            x0, _ = predict_x0(model, z, t, mask, cond, generator, farm, clip)
+            x0, _ = predict_x0(model, z, t, mask, cond, generator, farm, clip, x_bg)
             self.last_nfe += 1
             a = self.schedule.abar(t)
             eps = (z - a ** 0.5 * x0) / (1.0 - a) ** 0.5  # the eps that gives x0 from z

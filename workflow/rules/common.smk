@@ -4,7 +4,7 @@ import json
 import shlex
 
 from fast.config import validate_config
-from fast.methods import GENERATOR_OF, REFERENCE_ROWS
+from fast.methods import BASE_OF, GENERATOR_OF, REFERENCE_ROWS
 
 # The Snakefile validated `config` with the same schema; this copy also has the defaults filled.
 CFG = validate_config(config, "snakemake config")
@@ -32,8 +32,19 @@ def pairs():
 
 
 def generators():
-    """Trained generators needed by the configured methods (each trained once per category)."""
-    return sorted({GENERATOR_OF[m] for m in METHODS if GENERATOR_OF[m]})
+    """Trained generators needed by the configured methods (each trained once per category), with
+    the shared base model they start from."""
+    needed = {GENERATOR_OF[m] for m in METHODS if GENERATOR_OF[m]}
+    return sorted(needed | {BASE_OF[g] for g in needed if BASE_OF[g]})
+
+
+def generator_inputs(wildcards):
+    """Inputs of `train_generator`: the prepared manifest, plus the base model it starts from."""
+    inputs = {"manifest": manifest(wildcards.dataset, wildcards.category)}
+    base = BASE_OF.get(wildcards.generator)
+    if base:
+        inputs["base"] = f"{generator_dir(wildcards.dataset, wildcards.category, base)}/model.safetensors"
+    return inputs
 
 
 def seg_rows():
@@ -64,7 +75,7 @@ def rule_config(rule_name, dataset=None, method=None):
         view["method_options"] = {method: CFG["method_options"][method]}
     if rule_name == "train_generator" and method is not None:
         view["method_options"] = {m: o for m, o in CFG["method_options"].items()
-                                  if GENERATOR_OF.get(m) == method}
+                                  if GENERATOR_OF.get(m) == method or m == method}
     return shlex.quote(json.dumps(view, sort_keys=True))
 
 

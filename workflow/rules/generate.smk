@@ -4,7 +4,7 @@
 
 rule train_generator:
     input:
-        manifest=lambda w: manifest(w.dataset, w.category),
+        unpack(generator_inputs),
     output:
         model=f"{RESULTS}/generators/{{dataset}}/{{category}}/{{generator}}/model.safetensors",
         config=f"{RESULTS}/generators/{{dataset}}/{{category}}/{{generator}}/config.json",
@@ -12,6 +12,9 @@ rule train_generator:
         cfg=lambda w: rule_config("train_generator", w.dataset, w.generator),
         out=lambda w: generator_dir(w.dataset, w.category, w.generator),
         prepared=f"{DATA}/prepared",
+        base=lambda w, input: (
+            f"--base-dir {shlex.quote(os.path.dirname(input.base))}" if "base" in input.keys() else ""
+        ),
     log:
         f"{LOGS}/train_generator/{{dataset}}/{{category}}/{{generator}}.log",
     benchmark:
@@ -25,7 +28,7 @@ rule train_generator:
     shell:
         "OMP_NUM_THREADS={threads} fast train --config {params.cfg} --dataset {wildcards.dataset}"
         " --category {wildcards.category} --generator {wildcards.generator}"
-        " --prepared {params.prepared} --out {params.out} > {log} 2>&1"
+        " --prepared {params.prepared} {params.base} --out {params.out} > {log} 2>&1"
 
 
 rule synthesize:
