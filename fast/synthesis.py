@@ -230,6 +230,7 @@ def run_synthesize(args) -> int:
         raise FastError(f"method {args.method!r} samples from the trained generator {method.generator!r}: "
                         f"pass --generator-dir")
     method.load(gen_dir)
+    method.prepare(prepared)  # e.g. defect-paste reads the gen_train defects here
     method_seed = category_seed(seed, args.dataset, args.category)
     requests = make_requests(prepared, cfg["synthesis"]["mask_pool"], n_per_type, method_seed,
                              use_pool_masks=method.uses_pool_masks)

@@ -2,8 +2,8 @@
 content hash, not by path.
 
 Every image file that any training step opens (generator training of every trainable method, the
-mask pool and synthesis of every method family, segmenter training of a synthetic method and of both
-reference rows) is recorded through PIL and OpenCV, hashed, and compared with the sha256 of every
+mask pool and synthesis of every method family, including defect-paste, which reads the real
+gen_train defects itself, segmenter training of a synthetic method and of both reference rows) is recorded through PIL and OpenCV, hashed, and compared with the sha256 of every
 test-split file. A copy of a test image under another name in another folder would be caught too;
 the test proves it can fail by planting one.
 """
@@ -25,7 +25,7 @@ from fast.data.manifest import PreparedCategory, manifest_path
 TINY = {
     "experiment": "leak", "device": "cpu", "resolution": 32,
     "datasets": {"synthetic": {"categories": ["washer"]}},
-    "methods": ["fast", "anomalydiffusion", "stage", "sard", "cutpaste", "draem", "nsa"],
+    "methods": ["fast", "anomalydiffusion", "stage", "sard", "cutpaste", "draem", "nsa", "defect-paste"],
     "diffusion": {"num_train_timesteps": 50, "unet": {"block_out_channels": [8, 16]},
                   "farm": {"widths": [8, 8, 16]},
                   "train": {"steps": 2, "batch_size": 4, "checkpoint_every": 2}},
@@ -111,3 +111,34 @@ def test_the_leak_check_catches_a_planted_copy(prepared_copy, tmp_path, monkeypa
     _training_steps(planted, tmp_path / "work")
     test_hashes = _test_split_hashes(planted)
     assert set(opened.hashes) & set(test_hashes)
+
+
+def _synthesize_defect_paste(prepared: Path, out: Path) -> None:
+    common = ["--config", json.dumps(TINY), "--dataset", "synthetic", "--category", "washer",
+              "--prepared", str(prepared)]
+    assert cli_main(["synthesize", *common, "--method", "defect-paste", "--n-per-type", "2", "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_defect_paste_reads_gen_train_defects_and_no_test_split(prepared_copy, tmp_path, monkeypatch, planted):
+    """defect-paste is the one training-free method that reads real anomalies itself (in prepare):
+    it must read the gen_train images, and no test-split content. Cheap (no generator training),
+    so it is checked on its own as well as in the whole pipeline above; the planted copy proves
+    the check sees what defect-paste reads."""
+    prepared = prepared_copy
+    if planted:
+        prepared = tmp_path / "prepared"
+        shutil.copytree(prepared_copy, prepared)
+        cat = PreparedCategory.load(manifest_path(prepared, "synthetic", "washer"))
+        shutil.copyfile(cat.root / cat.rows("seg_test").iloc[0]["image"], cat.root / cat.rows("gen_train").iloc[0]["image"])
+    cat = PreparedCategory.load(manifest_path(prepared, "synthetic", "washer"))
+    gen_train = set(cat.rows("gen_train")["sha256"])
+    opened = OpenedFiles(monkeypatch)
+    _synthesize_defect_paste(prepared, tmp_path / "syn")
+    test_hashes = _test_split_hashes(prepared)
+    leaked = set(opened.hashes) & set(test_hashes)
+    if planted:
+        assert leaked
+    else:
+        assert gen_train & set(opened.hashes), "defect-paste read no gen_train image"
+        assert not leaked, f"test-split content read by defect-paste: {[opened.hashes[h] for h in leaked]}"

@@ -37,6 +37,9 @@ class SynthesisMethod(ABC):
     description: str = ""
     generator: str | None = None        # trained generator it samples from; None: training-free
     uses_pool_masks: bool = True        # False: defines its own footprint (cutpaste, draem, nsa)
+    # Where this implementation departs from the method's paper, one line, shown by `fast methods`
+    # (the report states it too, so that a reader knows what exactly was compared).
+    departures: str = ""
 
     def __init__(self, cfg: dict, name: str | None = None):
         self.cfg = cfg
@@ -51,6 +54,10 @@ class SynthesisMethod(ABC):
 
     def load(self, generator_dir: Path | None) -> None:
         """Load the trained generator (no-op for training-free methods)."""
+
+    def prepare(self, train_set: PreparedCategory) -> None:
+        """Read what the method needs from the category's training splits (gen_train /
+        normal_train only, never a test split); called once before synthesize. Default: nothing."""
 
     @abstractmethod
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:

@@ -1,9 +1,11 @@
 """DRAEM's anomaly simulation (Zavrtanik et al., ICCV 2021) as a synthesis method: `draem`.
 
-Training-free. Mask M: Perlin noise (scale 2^U{0..5} per axis, rotated U[-90, 90], threshold 0.5,
-redrawn if empty; fast.methods.masks.perlin_mask). Anomaly source A: a texture image resized to
-the image and passed through 3 of DRAEM's 10 augmentations (chosen without replacement). Output
-out = x (1 - M) + (1 - beta) A M + beta x M, beta ~ U[0, 0.8).
+Training-free. Mask M: Perlin noise (scale 2^U{0..5} per axis at 256 px, rotated U[-90, 90],
+threshold 0.5, redrawn if empty; fast.methods.masks.perlin_mask). The top of the scale range moves
+with the image size (2^U{0..3} at 64 px, 2^U{0..6} at 512 px), so that the finest Perlin cell stays
+about 8 px as in DRAEM at 256 px: a fixed range gives 1-2 px speckles at 32-64 px. Anomaly source
+A: a texture image resized to the image and passed through 3 of DRAEM's 10 augmentations (chosen
+without replacement). Output out = x (1 - M) + (1 - beta) A M + beta x M, beta ~ U[0, 0.8).
 
 Texture source (``method_options.draem.texture_source``): a folder of images (e.g. DTD's
 ``images/``) when given and present; else ``skimage`` (textures and photos shipped with
@@ -13,6 +15,7 @@ scikit-image, offline); ``self`` uses the category's other normal images.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -25,6 +28,10 @@ from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
 from fast.methods.masks import perlin_mask, rotate
 
 log = logging.getLogger(__name__)
+
+# DRAEM's Perlin scale range 2^U{0..5} is defined at this image size.
+REFERENCE_SIZE = 256
+REFERENCE_MAX_LOG2_SCALE = 5
 
 # Shipped inside the scikit-image wheel (no download): three textures and three photographs.
 SKIMAGE_TEXTURES = ("brick", "grass", "gravel", "coffee", "hubble_deep_field", "retina")
@@ -90,6 +97,13 @@ def augment(texture: np.ndarray, rng: np.random.Generator, n: int = 3) -> tuple[
     return texture, chosen
 
 
+def max_log2_scale(shape: tuple[int, int]) -> int:
+    """Top of the Perlin scale range for an image of ``shape``: 5 at 256 px, one less per halving
+    (rounded, at least 0: a single Perlin cell), so that the finest cell keeps its size in pixels."""
+    size = min(shape)
+    return max(0, int(round(REFERENCE_MAX_LOG2_SCALE + math.log2(size / REFERENCE_SIZE))))
+
+
 def draem_blend(image: np.ndarray, texture: np.ndarray, mask: np.ndarray, beta: float) -> np.ndarray:
     """out = x (1 - M) + (1 - beta) A M + beta x M, exactly x outside M."""
     x = image.astype(np.float32)
@@ -101,6 +115,9 @@ class Draem(SynthesisMethod):
     name = "draem"
     description = "DRAEM: Perlin-noise mask filled with an augmented texture, blended with beta ~ U[0, 0.8)"
     uses_pool_masks = False
+    departures = ("Perlin scale range scales with the image size (2^U{0..5} at 256 px); imgaug augmenters "
+                  "re-implemented in numpy/PIL/OpenCV; scikit-image textures unless a DTD folder is given; "
+                  "every image gets an anomaly (DRAEM leaves half unchanged)")
 
     def __init__(self, cfg: dict, name: str | None = None):
         super().__init__(cfg, name)
@@ -152,7 +169,8 @@ class Draem(SynthesisMethod):
         kind = self._resolve_source()
         for i, req in enumerate(requests):
             rng = np.random.default_rng([seed, i])
-            mask, mask_desc = perlin_mask(req.background.shape[:2], rng)
+            shape = req.background.shape[:2]
+            mask, mask_desc = perlin_mask(shape, rng, max_log2_scale=max_log2_scale(shape))
             tex, src = self._texture(kind, req, rng)
             tex, augs = augment(tex, rng)
             beta = float(rng.uniform(0.0, 0.8))

@@ -1,8 +1,9 @@
 """`fast methods`: the registry, one line per method.
 
-Descriptions are read from the ``name``/``description`` class attributes in the method modules'
-source (ast), so listing does not import torch-heavy modules; a method whose class does not
-spell its name there is built once to ask it; a module not written yet is listed as such."""
+Descriptions (and, after a ``|``, the method's departures from its paper) are read from the
+``name``/``description``/``departures`` class attributes in the method modules' source (ast), so
+listing does not import torch-heavy modules; a method whose class does not spell its name there
+is built once to ask it; a module not written yet is listed as such."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from fast import methods as registry
 
 
 @lru_cache(maxsize=None)
-def _class_descriptions(module: str) -> dict[str, str]:
-    """``{name: description}`` for classes of ``module`` that set both as string literals."""
+def _class_attributes(module: str) -> dict[str, dict[str, str]]:
+    """``{name: {attribute: value}}`` (string literals) for classes of ``module`` that set both
+    ``name`` and ``description``."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
         return {}
@@ -30,23 +32,29 @@ def _class_descriptions(module: str) -> dict[str, str]:
                     and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
                 attrs[stmt.targets[0].id] = stmt.value.value
         if "name" in attrs and "description" in attrs:
-            found[attrs["name"]] = attrs["description"]
+            found[attrs["name"]] = attrs
     return found
 
 
+def _with_departures(description: str, departures: str) -> str:
+    return f"{description} | departures: {departures}" if departures else description
+
+
 def describe(name: str) -> str:
+    """The method's description and, when it states them, its departures from its paper."""
     module = registry.REGISTRY[name].split(":")[0]
     if importlib.util.find_spec(module) is None:
         return "(not implemented yet: module %s missing)" % module
-    desc = _class_descriptions(module).get(name)
-    if desc:
-        return desc
+    attrs = _class_attributes(module).get(name)
+    if attrs and attrs["description"]:
+        return _with_departures(attrs["description"], attrs.get("departures", ""))
     try:
         from fast.config import load_config
 
         cfg = load_config({"experiment": "list", "datasets": {"synthetic": {"categories": ["x"]}},
                            "methods": [name]})
-        return registry.build_method(name, cfg).description or "(no description)"
+        method = registry.build_method(name, cfg)
+        return _with_departures(method.description or "(no description)", method.departures)
     except Exception as exc:  # listing must not fail because one method is broken
         return f"(unavailable: {type(exc).__name__}: {exc})"
 

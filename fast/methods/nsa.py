@@ -1,15 +1,17 @@
 """NSA, Natural Synthetic Anomalies (Schlüter et al., ECCV 2022): `nsa`.
 
 Training-free. 1-4 rectangular patches are cut from OTHER normal images of the same category
-(``request.extra["other_normals"]``, filled by the synthesis driver), resized by a factor
-clip(N(1, 0.5), 0.7, 1.3) per axis and Poisson-blended (OpenCV seamlessClone) into the normal
-image at a random place. Patch half-width / half-height: (0.03 + Gamma(2, 0.05)) x image size,
-at most 0.4 x image size; patches under 50 px (area) are skipped. Label: |out - x| > threshold
-(max over channels, grey levels), median-filtered. So that the label is exact, pixels outside it
-are reset to the normal image (Poisson blending also shifts some pixels by less than the
-threshold; NSA leaves those unlabelled, we remove them). Redrawn if nothing was labelled.
-Objects on a plain background (fast.methods.masks.object_region) get patches centred on the
-object, like NSA's per-class object masks ("skip_background"); textures anywhere.
+(``request.extra["other_normals"]``, filled by the synthesis driver), resized by ONE factor
+clip(N(1, 0.5), 0.7, 1.3) for both axes (aspect ratio kept, as in the authors' code) and
+Poisson-blended (OpenCV seamlessClone) into the normal image at a random place. Patch half-width /
+half-height: (0.03 + Gamma(2, 0.05)) x image size, at most 0.4 x image size; patches under 50 px
+(area) are skipped. Label: |out - x| > threshold (max over channels, grey levels),
+median-filtered. The output is the blended image itself, as in NSA: Poisson blending also shifts
+some pixels by less than the threshold, and those stay (unlabelled) rather than being reset to x,
+because a reset leaves a hard step on the label boundary that a segmenter learns as a shortcut.
+Redrawn if nothing was labelled. Objects on a plain background (fast.methods.masks.object_region)
+get patches centred on the object, like NSA's per-class object masks ("skip_background");
+textures anywhere.
 """
 
 from __future__ import annotations
@@ -35,16 +37,22 @@ def _rgb(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x)
 
 
+def _resized_size(ph: int, pw: int, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
+    """NSA's resize: one factor clip(N(1, 0.5), 0.7, 1.3) for both axes, so the aspect ratio is
+    kept; lowered (for both axes) until the patch plus its 1-px boundary fits the destination."""
+    scale = float(np.clip(rng.normal(1.0, 0.5), 0.7, 1.3))
+    scale = min(scale, (h - 2) / ph, (w - 2) / pw)
+    return max(1, int(round(ph * scale))), max(1, int(round(pw * scale)))
+
+
 def nsa_patch(dst: np.ndarray, src: np.ndarray, rng: np.random.Generator, clone_mode: int,
               region: np.ndarray | None = None) -> np.ndarray | None:
     """Blend one patch of ``src`` into ``dst`` (both uint8 (H, W, 3)), centred on a pixel of
     ``region`` when given (the object); None if skipped."""
     h, w = dst.shape[:2]
     ph, pw = 2 * _half_size(h, rng), 2 * _half_size(w, rng)
-    ry, rx = (float(np.clip(rng.normal(1.0, 0.5), 0.7, 1.3)) for _ in range(2))
-    # The resized patch, plus its 1-px boundary, must fit inside the destination.
-    th, tw = min(int(round(ph * ry)), h - 2), min(int(round(pw * rx)), w - 2)
     ph, pw = min(ph, src.shape[0]), min(pw, src.shape[1])
+    th, tw = _resized_size(ph, pw, h, w, rng)
     if th * tw < MIN_PATCH_PX or th < 5 or tw < 5:
         return None
     sy, sx = int(rng.integers(0, src.shape[0] - ph + 1)), int(rng.integers(0, src.shape[1] - pw + 1))
@@ -91,8 +99,8 @@ def nsa(image: np.ndarray, others: Sequence[np.ndarray], rng: np.random.Generato
         mask = (diff > threshold).astype(np.uint8) * 255
         mask = (cv2.medianBlur(mask, median) if median > 1 else mask) > 0
         if mask.any():
-            result = np.where(mask[..., None], out, x)
-            result = result[..., :1] if c == 1 else result
+            # The blended image as it is: no reset of sub-threshold changes (no seam).
+            result = out[..., :1] if c == 1 else out
             return np.ascontiguousarray(result), mask.astype(np.uint8), n_done
     raise FastError(f"nsa: no visible patch after {max_tries * len(thresholds)} tries down to threshold "
                     f"{thresholds[-1]:g}; the normal images may be too uniform (lower method_options.nsa.threshold)")
@@ -102,6 +110,9 @@ class NSA(SynthesisMethod):
     name = "nsa"
     description = "NSA: Poisson-blended (seamlessClone) patches from other normal images; label = changed pixels"
     uses_pool_masks = False
+    departures = ("label = max-over-channels change > 8 grey levels (NSA: mean > 1), median filter scaled with "
+                  "the image, threshold relaxed when nothing shows; 1-4 patches uniform (NSA: coin flips); "
+                  "object region estimated from the border colour (NSA: per-class thresholds); binary labels only")
 
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:
         threshold = float(self.options.get("threshold", 8.0))
