@@ -35,13 +35,13 @@ def test_bench_with_a_trained_generator(synthetic_prepared, tmp_path, capsys):
 
     cfg = json.loads(json.dumps(TINY))
     cfg["resolution"] = 32
-    cfg["diffusion"]["train"] = {"steps": 1, "batch_size": 2}
+    cfg["diffusion"]["train"] = {"steps": 1, "finetune_steps": 1, "batch_size": 2}
     prepared = PreparedCategory.load(manifest_path(synthetic_prepared, "synthetic", "brushed_metal"))
-    build_method("fast", load_config(cfg)).fit(prepared, tmp_path / "gen")
+    build_method("base", load_config(cfg)).fit(prepared, tmp_path / "ad")
+    build_method("fast", load_config(cfg)).fit(prepared, tmp_path / "gen", tmp_path / "ad")
     rc = cli_main(["bench", "sampling", "--config", json.dumps(cfg), "--generator-dir", str(tmp_path / "gen"),
                    "--n-images", "1", "--json", str(tmp_path / "b.json")])
     assert rc == 0 and "trained generator" in capsys.readouterr().out
     assert json.loads((tmp_path / "b.json").read_text())["fast"]["nfe"] == 12
-    build_method("anomalydiffusion", load_config(cfg)).fit(prepared, tmp_path / "ad")
     rc = cli_main(["bench", "sampling", "--config", json.dumps(cfg), "--generator-dir", str(tmp_path / "ad")])
     assert rc == 2 and "no FARM" in capsys.readouterr().err

@@ -75,7 +75,7 @@ def test_ldm_fast_fit_and_synthesize(tiny_ldm, synthetic_prepared, tmp_path):
         "diffusion": {"backbone": "ldm", "pretrained": str(tiny_ldm), "num_train_timesteps": 50,
                       "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
                       "farm": {"widths": [8, 8, 16]},
-                      "train": {"steps": 2, "batch_size": 2, "checkpoint_every": 10}},
+                      "train": {"steps": 2, "finetune_steps": 2, "batch_size": 2, "checkpoint_every": 10}},
         "aias": {"steps": 4},
     })
     prepared = PreparedCategory.load(manifest_path(synthetic_prepared, "synthetic", "brushed_metal"))

@@ -20,7 +20,7 @@ TINY = {
     "resolution": 32, "device": "cpu",
     "diffusion": {"num_train_timesteps": 50, "unet": {"block_out_channels": [8, 16]},
                   "farm": {"widths": [8, 8, 16]},
-                  "train": {"steps": 6, "batch_size": 2, "checkpoint_every": 2, "lr": 0.001}},
+                  "train": {"steps": 6, "finetune_steps": 2, "batch_size": 2, "checkpoint_every": 2, "lr": 0.001}},
     "aias": {"steps": 5},
 }
 
@@ -37,7 +37,7 @@ class Killed(RuntimeError):
 
 
 def _fit(cfg, prepared, out, kill_at=None):
-    method = build_method("fast", cfg)
+    method = build_method("base", cfg)
     if kill_at is not None:
         real = method.loss
         calls = {"n": 0}
@@ -63,11 +63,11 @@ def test_resume_after_kill_gives_the_uninterrupted_weights(synthetic_prepared, t
     _fit(cfg, prepared, tmp_path / "resumed")
     a = load_file(str(tmp_path / "full" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
-    assert a.keys() == b.keys() and any(k.startswith("farm.") for k in a)
+    assert a.keys() == b.keys() and any(k.startswith("backbone.unet.") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = list(csv.DictReader((tmp_path / "resumed" / "train_log.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(1, 7))
-    assert {"loss", "loss_eps", "loss_farm"} <= set(rows[0])
+    assert {"loss", "loss_eps_in", "loss_eps_out"} <= set(rows[0])   # inside / outside the mask
     full_rows = list(csv.DictReader((tmp_path / "full" / "train_log.csv").open()))
     assert [r["loss"] for r in rows] == [r["loss"] for r in full_rows]
     assert not (tmp_path / "full" / "checkpoints").exists()
@@ -88,23 +88,32 @@ def test_same_seed_same_weights_other_seed_differs(synthetic_prepared, tmp_path)
     assert spec["class_names"][0] == "good" and spec["backbone"]["channels"] == 1
     assert spec["train"]["steps"] == 3 and spec["schedule"]["num_train_timesteps"] == 50
     model = DiffusionModel.load(tmp_path / "a")
-    assert model.farm is not None and model.class_names == spec["class_names"]
+    assert model.farm is None and model.class_names == spec["class_names"]
 
 
 def test_fast_train_cli(synthetic_prepared, tmp_path, capsys):
     cfg = json.dumps(TINY)
     out = tmp_path / "gen"
     rc = cli_main(["train", "--config", cfg, "--dataset", "synthetic", "--category", "washer",
-                   "--generator", "anomalydiffusion", "--prepared", str(synthetic_prepared), "--out", str(out),
+                   "--generator", "base", "--prepared", str(synthetic_prepared), "--out", str(out),
                    "--steps", "2"])
     assert rc == 0
     spec = json.loads((out / "config.json").read_text())
-    assert spec["method"] == "anomalydiffusion" and spec["farm_widths"] is None and spec["train"]["steps"] == 2
+    assert spec["method"] == "base" and spec["farm_widths"] is None and spec["train"]["steps"] == 2
     state = load_file(str(out / "model.safetensors"))
     assert not any(k.startswith("farm.") for k in state)
     rc = cli_main(["train", "--config", cfg, "--dataset", "synthetic", "--category", "washer",
                    "--generator", "fast-ddim50", "--prepared", str(synthetic_prepared), "--out", str(tmp_path / "x")])
     assert rc == 2 and "not a trainable generator" in capsys.readouterr().err
+    rc = cli_main(["train", "--config", cfg, "--dataset", "synthetic", "--category", "washer",
+                   "--generator", "fast", "--prepared", str(synthetic_prepared), "--out", str(tmp_path / "y")])
+    assert rc == 2 and "--base-dir" in capsys.readouterr().err and not (tmp_path / "y").exists()
+    rc = cli_main(["train", "--config", cfg, "--dataset", "synthetic", "--category", "washer",
+                   "--generator", "fast", "--prepared", str(synthetic_prepared), "--base-dir", str(out),
+                   "--out", str(tmp_path / "f"), "--steps", "2"])
+    assert rc == 0
+    spec = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert spec["started_from"]["base_dir"] == str(out) and spec["started_from"]["frozen_backbone"]
 
 
 def test_a_checkpoint_of_another_configuration_is_not_resumed(synthetic_prepared, tmp_path):
@@ -133,7 +142,7 @@ def test_sigkill_and_resume_with_the_cli(synthetic_prepared, tmp_path):
     cfg = json.loads(json.dumps(TINY))
     cfg["diffusion"]["train"].update(steps=60, checkpoint_every=5)
     args = ["train", "--config", json.dumps(cfg), "--dataset", "synthetic", "--category", "fabric",
-            "--generator", "fast", "--prepared", str(synthetic_prepared)]
+            "--generator", "base", "--prepared", str(synthetic_prepared)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "fast", *args, "--out", str(tmp_path / "killed")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

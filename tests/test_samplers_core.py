@@ -27,7 +27,7 @@ class ToyModel:
     def __init__(self):
         self.calls = 0
 
-    def eps(self, z, t, cond, mask=None):
+    def eps(self, z, t, cond, mask=None, bg=None):
         self.calls += 1
         t = torch.as_tensor(t).float().view(-1, 1, 1, 1)
         return torch.tanh(0.5 * z + t / T) + 0.1 * cond.view(-1, 1, 1, 1).float()

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from generators import fit_generator
 
 from fast.data.manifest import PreparedCategory
 from fast.diffusion.model import DiffusionModel
@@ -25,7 +26,7 @@ class Stub:
     x0_clip = (-1.0, 1.0)
     farm = None
 
-    def eps(self, z, t, cond, mask=None):
+    def eps(self, z, t, cond, mask=None, bg=None):
         t = torch.as_tensor(t).float().view(-1, 1, 1, 1)
         return torch.tanh(0.5 * z + t / T) + 0.05 * cond.view(-1, 1, 1, 1).float()
 
@@ -74,8 +75,7 @@ def test_sampler_is_deterministic_per_generator_seed():
 def trained_sard(synthetic_prepared, tmp_path_factory):
     ds = PreparedCategory.load(synthetic_prepared / "synthetic" / "fabric")
     out = tmp_path_factory.mktemp("sard_gen")
-    method = build_method("sard", tiny_cfg("sard", 40))
-    method.fit(ds, out)
+    fit_generator("sard", tiny_cfg("sard", 40), ds, out)
     return ds, out
 
 
@@ -84,7 +84,7 @@ def test_sard_training_lowers_the_loss_and_trains_the_discriminator(trained_sard
     log = pd.read_csv(out / "train_log.csv")
     assert list(log["step"]) == list(range(1, 41))
     first, last = first_last_mean(log, "loss_eps")
-    assert last < 0.6 * first, (first, last)
+    assert last < 0.8 * first, (first, last)   # fine-tuning a base model that already learnt
     fired = log[log["loss_disc"] > 0]
     assert len(fired) >= 10  # the alternating D step ran on most steps (anomalous samples, t <= T/2)
     assert np.all(np.isfinite(log["loss_adv"]))
@@ -98,8 +98,9 @@ def test_sard_resume_after_a_kill_equals_an_uninterrupted_run(synthetic_prepared
     ds = PreparedCategory.load(synthetic_prepared / "synthetic" / "fabric")
     cfg = tiny_cfg("sard", 8)
     cfg["diffusion"]["train"]["checkpoint_every"] = 4
-    full = tmp_path / "full"
-    build_method("sard", cfg).fit(ds, full)
+    full, base = tmp_path / "full", tmp_path / "base"
+    build_method("base", cfg).fit(ds, base)
+    build_method("sard", cfg).fit(ds, full, base)
 
     killed = tmp_path / "killed"
     method = build_method("sard", cfg)
@@ -114,9 +115,9 @@ def test_sard_resume_after_a_kill_equals_an_uninterrupted_run(synthetic_prepared
 
     method.loss = dying_loss
     with pytest.raises(KeyboardInterrupt):
-        method.fit(ds, killed)
+        method.fit(ds, killed, base)
     assert (killed / "checkpoints" / "last.json").is_file() and not (killed / "model.safetensors").exists()
-    build_method("sard", cfg).fit(ds, killed)
+    build_method("sard", cfg).fit(ds, killed, base)
     a, b = DiffusionModel.load(full).state_dict(), DiffusionModel.load(killed).state_dict()
     assert a.keys() == b.keys() and any(k.startswith(f"extra_modules.{DISC}.") for k in a)
     for k in a:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from generators import fit_generator
 
 from fast.config import load_config
 from fast.data.manifest import PreparedCategory
@@ -33,7 +34,7 @@ class Stub:
         self.extra_modules = {AD_IMG: lambda e, m: 1.1 * e + 0.2 * m, AD_AN: lambda e, m: 0.9 * e - 0.1 * m}
         self.calls = []
 
-    def eps(self, z, t, cond, mask=None):
+    def eps(self, z, t, cond, mask=None, bg=None):
         t = torch.as_tensor(t).float().view(-1, 1, 1, 1)
         self.calls.append(int(t.view(-1)[0]))
         # spatial mixing (3x3 box), so content outside the mask influences the masked region
@@ -140,9 +141,14 @@ def test_stage_loss_matches_reference():
     m_t = mask + a_t * (1 - mask)
     z_t = abar.sqrt() * x + (1 - abar).sqrt() * eps
     e1 = model.extra_modules[AD_IMG](model.eps(z_t, t, batch["cond"]), mask)
-    l1 = ((m_t * (eps - e1)) ** 2).mean()
+
+    def weighted(d):  # mean squared error inside M + 0.1 x outside (every eps loss is mask-weighted)
+        m = mask.expand_as(d)
+        return (d ** 2 * m).sum() / m.sum() + 0.1 * (d ** 2 * (1 - m)).sum() / (1 - m).sum()
+
+    l1 = weighted(m_t * (eps - e1))
     an = abar.sqrt() * mask * x + (1 - abar).sqrt() * eps2
-    l2 = ((eps2 - model.extra_modules[AD_AN](model.eps(an, t, batch["cond"]), mask)) ** 2).mean()
+    l2 = weighted(eps2 - model.extra_modules[AD_AN](model.eps(an, t, batch["cond"]), mask))
     torch.testing.assert_close(out["loss_img"], l1, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out["loss_an"], l2, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out["loss"], l1 + l2, atol=1e-5, rtol=1e-5)
@@ -155,7 +161,8 @@ def tiny_cfg(name: str, train_steps: int, sample_steps: int = 8, **extra) -> dic
         "experiment": "t", "datasets": {"synthetic": {"categories": ["fabric"]}}, "methods": [name],
         "resolution": 32, "device": "cpu", "seed": 0,
         "diffusion": {"unet": {"block_out_channels": [16, 32], "layers_per_block": 1},
-                      "train": {"steps": train_steps, "batch_size": 4, "lr": 1e-3, "checkpoint_every": 1000}},
+                      "train": {"steps": train_steps, "finetune_steps": train_steps, "batch_size": 4, "lr": 1e-3,
+                                "checkpoint_every": 1000}},
         "method_options": {name: {"steps": sample_steps, **extra}},
     })
 
@@ -175,8 +182,7 @@ def first_last_mean(log: pd.DataFrame, column: str, k: int = 6) -> tuple[float, 
 def trained_stage(synthetic_prepared, tmp_path_factory):
     ds = PreparedCategory.load(synthetic_prepared / "synthetic" / "fabric")
     out = tmp_path_factory.mktemp("stage_gen")
-    method = build_method("stage", tiny_cfg("stage", 40))
-    method.fit(ds, out)
+    method = fit_generator("stage", tiny_cfg("stage", 40), ds, out)
     return ds, out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from generators import fit_generator
 from safetensors.torch import load_file
 from test_diffusion_ldm import tiny_ldm  # noqa: F401  (the fixture)
 
@@ -21,11 +22,11 @@ def test_fit_and_synthesize_on_the_ldm_backbone(name, own, tiny_ldm, synthetic_p
         "resolution": 32, "device": "cpu",
         "diffusion": {"backbone": "ldm", "pretrained": str(tiny_ldm), "num_train_timesteps": 50,
                       "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
-                      "train": {"steps": 3, "batch_size": 4, "checkpoint_every": 10}},
+                      "train": {"steps": 3, "finetune_steps": 3, "batch_size": 4, "checkpoint_every": 10}},
         "method_options": {name: {"steps": 5, "adv_max_t": 1.0}},
     })
     prepared = PreparedCategory.load(manifest_path(synthetic_prepared, "synthetic", "washer"))
-    build_method(name, cfg).fit(prepared, tmp_path / "gen")
+    fit_generator(name, cfg, prepared, tmp_path / "gen")
     state = load_file(str(tmp_path / "gen" / "model.safetensors"))
     assert "backbone.token_embeds" in state
     assert all(any(k.startswith(p) for k in state) for p in own)

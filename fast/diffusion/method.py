@@ -90,6 +90,9 @@ class DiffusionMethod(SynthesisMethod):
         data = TrainData.from_prepared(train_set, int(self.cfg["resolution"]),
                                        float(tr.get("anomalous_fraction", 0.5)), self.cfg["diffusion"].get("patch"))
         torch.manual_seed(int(self.cfg["seed"]))  # initial weights (the only global-RNG use)
+        if base_dir is None and self.starts_from_base():
+            raise FastError(f"generator {self.generator!r} starts from the category's base model: pass its "
+                            f"directory (fast train --base-dir)")
         if base_dir is None:
             model, steps, lr = self.build_model(data.class_names, train_set.channels), int(tr["steps"]), float(tr["lr"])
             started = None
@@ -103,6 +106,11 @@ class DiffusionMethod(SynthesisMethod):
                                 steps=steps, batch_size=int(tr["batch_size"]), lr=lr,
                                 checkpoint_every=int(tr["checkpoint_every"]), seed=int(self.cfg["seed"]),
                                 spec=spec, device=self.device)
+
+    def starts_from_base(self) -> bool:
+        from fast.methods import BASE_OF   # the registry sits above this module
+
+        return bool(BASE_OF.get(self.generator))
 
     def outside_weight(self) -> float:
         return float(self.cfg["diffusion"]["train"].get("outside_weight", 0.1))
