@@ -92,7 +92,7 @@ def test_cli_writes_one_row_per_anomaly_type_and_the_report_uses_it(tmp_path, ca
     results = tmp_path / "results" / "exp"
     synthetic = _write_synthetic(results / "synthetic" / "mvtec_ad" / "bottle" / "cutpaste",
                                  {"crack": [130, 130, 130], "spot": [70, 70]})
-    out = synthetic / "fidelity.csv"
+    out = results / "fidelity" / "mvtec_ad" / "bottle" / "cutpaste.csv"
     assert main(["fidelity", "--config", CONFIG, "--prepared", str(prepared), "--dataset", "mvtec_ad",
                  "--category", "bottle", "--synthetic", str(synthetic), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()

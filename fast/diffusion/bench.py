@@ -111,7 +111,8 @@ def run_bench(args) -> int:
         bb = build_backbone(backbone_spec_from_config(cfg, 3, len(classes)))
         model = DiffusionModel(bb, Schedule.from_config(cfg["diffusion"]), classes, "fast",
                                farm_widths=cfg["diffusion"]["farm"]["widths"],
-                               adaptor=bool(cfg["diffusion"]["farm"]["adaptor"])).to(device).eval()
+                               adaptor=bool(cfg["diffusion"]["farm"]["adaptor"]),
+                               patch=cfg["diffusion"].get("patch")).to(device).eval()
         source = "freshly initialised model of the configured size (timing does not depend on weights)"
     res = measure(cfg, model, args.n_images)
     threads = torch.get_num_threads()

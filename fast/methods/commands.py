@@ -19,11 +19,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--n-per-type", type=int, default=None, help="override synthesis.n_per_type")
     p.set_defaults(func=_synthesize)
 
-    p = sub.add_parser("grid", help="sample grid figure: rows = categories, columns = methods, mask outlines")
+    p = sub.add_parser("grid", help="sample grid figure: per category, rows = methods (and the real defects), "
+                                     "columns = samples, each a zoomed window around its mask beside the mask")
     p.add_argument("--synthetic", required=True, nargs="+",
                    help="synthetic output directories (<...>/<dataset>/<category>/<method>)")
     p.add_argument("--out", required=True, help="PNG path")
-    p.add_argument("--per-cell", type=int, default=1)
+    p.add_argument("--per-cell", type=int, default=3, help="samples per method (at least 3 are shown)")
+    p.add_argument("--prepared", default=None,
+                   help="prepared root: adds the real gen_train defects as the first row of each category")
     p.set_defaults(func=_grid)
 
 

@@ -3,7 +3,7 @@
 Writes (under --out, default --results): tables/summary.csv, tables/summary.json,
 tables/comparison.md, tables/comparison.tex, tables/efficiency.csv, tables/differences.csv (paired
 bootstrap differences to the reference rows, from every per_image.csv: fast.report.stats),
-tables/fidelity.csv (every synthetic/**/fidelity.csv of `fast fidelity`) and figures/metrics/*.png.
+tables/fidelity.csv (every fidelity/<ds>/<cat>/<method>.csv of `fast fidelity`) and figures/metrics/*.png.
 Every file is written atomically; the figures directory is replaced as a whole.
 """
 

@@ -79,11 +79,11 @@ FIDELITY_COLUMNS = ["dataset", "category", "method", "type", "n", "n_real", "del
 
 
 def load_fidelity(results: str | Path) -> pd.DataFrame:
-    """Every ``synthetic/<ds>/<cat>/<method>/fidelity.csv`` (written by `fast fidelity`) as one table;
+    """Every ``fidelity/<ds>/<cat>/<method>.csv`` (written by `fast fidelity`) as one table;
     dataset, category and method are taken from the path."""
     parts = []
-    for path in sorted(Path(results).glob("synthetic/*/*/*/fidelity.csv")):
-        dataset, category, method = path.parts[-4:-1]
+    for path in sorted(Path(results).glob("fidelity/*/*/*.csv")):
+        dataset, category, method = *path.parts[-3:-1], path.stem
         try:
             table = pd.read_csv(path, dtype={"type": str})
         except (OSError, ValueError) as exc:

@@ -4,7 +4,7 @@ import json
 import shlex
 
 from fast.config import validate_config
-from fast.methods import BASE_OF, GENERATOR_OF, REFERENCE_ROWS
+from fast.methods import BASE_OF, GENERATOR_OF, REFERENCE_ROWS, REGISTRY
 
 # The Snakefile validated `config` with the same schema; this copy also has the defaults filled.
 CFG = validate_config(config, "snakemake config")
@@ -61,6 +61,7 @@ RULE_SECTIONS = {
     "synthesize": ["resolution", "seed", "device", "diffusion", "aias", "synthesis"],
     "train_segmenter": ["resolution", "device", "segmentation"],
     "evaluate": ["resolution", "device", "segmentation"],
+    "fidelity": ["resolution"],
     "report": ["paths", "report", "segmentation", "methods", "synthesis", "aias"],
 }
 
@@ -68,6 +69,10 @@ RULE_SECTIONS = {
 def rule_config(rule_name, dataset=None, method=None):
     """A minimal valid config (JSON, shell-quoted) holding only what rule ``rule_name`` depends on."""
     view = {"experiment": EXP, "methods": METHODS if method is None else [method]}
+    if method is not None and method not in REGISTRY:
+        # a generator that is no synthesis method (the shared base): the schema needs a method
+        # name; a fixed one (a method sampling it) keeps the params independent of the config
+        view["methods"] = [m for m in REGISTRY if GENERATOR_OF[m] == method][:1] or [next(iter(REGISTRY))]
     view["datasets"] = {d: CFG["datasets"][d] for d in ([dataset] if dataset else DATASETS)}
     for key in RULE_SECTIONS[rule_name]:
         view[key] = CFG[key]

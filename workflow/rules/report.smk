@@ -8,12 +8,12 @@ rule fidelity:
         synthetic=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/manifest.csv",
         manifest=lambda w: manifest(w.dataset, w.category),
     output:
-        f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/fidelity.csv",
+        f"{RESULTS}/fidelity/{{dataset}}/{{category}}/{{method}}.csv",
     wildcard_constraints:
         # configured synthesis methods only (the reference rows have no synthetic data)
         method="|".join(re.escape(m) for m in METHODS),
     params:
-        cfg=lambda w: rule_config("report", w.dataset, w.method),
+        cfg=lambda w: rule_config("fidelity", w.dataset, w.method),
         synthetic=lambda w: synthetic_dir(w.dataset, w.category, w.method),
         prepared=f"{DATA}/prepared",
     log:
@@ -33,7 +33,7 @@ rule report:
     input:
         metrics=segmentation_targets(),
         timing=[f"{synthetic_dir(d, c, m)}/timing.json" for d, c in pairs() for m in METHODS],
-        fidelity=[f"{synthetic_dir(d, c, m)}/fidelity.csv" for d, c in pairs() for m in METHODS],
+        fidelity=[f"{RESULTS}/fidelity/{d}/{c}/{m}.csv" for d, c in pairs() for m in METHODS],
         reference=CFG["paths"]["reference"],
     output:
         summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -63,11 +63,13 @@ rule report:
 
 rule sample_grid:
     input:
-        [f"{synthetic_dir(d, c, m)}/manifest.csv" for d, c in pairs() for m in METHODS],
+        synthetic=[f"{synthetic_dir(d, c, m)}/manifest.csv" for d, c in pairs() for m in METHODS],
+        prepared=prepared_targets(),
     output:
         report(f"{RESULTS}/figures/sample_grid.png", caption="../report/sample_grid.rst", category="Figures"),
     params:
-        dirs=lambda w, input: " ".join(shlex.quote(os.path.dirname(p)) for p in input),
+        dirs=lambda w, input: " ".join(shlex.quote(os.path.dirname(p)) for p in input.synthetic),
+        prepared=f"{DATA}/prepared",
     log:
         f"{LOGS}/report/sample_grid.log",
     benchmark:
@@ -77,4 +79,4 @@ rule sample_grid:
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
     shell:
-        "fast grid --synthetic {params.dirs} --out {output} > {log} 2>&1"
+        "fast grid --synthetic {params.dirs} --prepared {params.prepared} --out {output} > {log} 2>&1"
