@@ -4,7 +4,11 @@ Identical for every method (PROTOCOL.md): segmentation.steps iterations of AdamW
 50/50 from the method's anomalous pairs and the normal_train images, seeded flips/rot90, loss
 focal + dice (binary). The last checkpoint is the model (no selection on test data).
 With segmentation.patch set, training batches are windows (anomalous: around a defect; normal:
-random; fast.segmentation.data.WINDOW_RULE); inference is always on whole images.
+random; fast.segmentation.data.WINDOW_RULE); inference is always on whole images, so the
+BatchNorm statistics are then re-estimated on the whole training images (anomalous and normal
+pools, no test data) after the last step: statistics gathered on windows do not hold on whole
+images (measured: a segmenter that fit its windows predicted anomaly on ~93 % of every test pixel
+with window statistics and reached 61 mIoU with recalibrated ones, fabric, sard).
 """
 
 from __future__ import annotations
@@ -69,11 +73,32 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
             losses.append(float(loss.detach()))
             if step % log_every == 0 or step == seg_cfg["steps"]:
                 log.info("step %d/%d loss %.4f", step, seg_cfg["steps"], np.mean(losses[-log_every:]))
+        if effective_patch(seg_cfg.get("patch"), normal.images.shape[-1]):
+            recalibrate_batchnorm(model, [anomalous.images, normal.images], device, seg_cfg["batch_size"])
         wall = time.perf_counter() - start
     record = {"wall_seconds": wall, "steps_per_s": seg_cfg["steps"] / wall if wall > 0 else None,
               "final_loss": float(np.mean(losses[-10:])),
               "loss_curve": [float(np.mean(losses[i:i + log_every])) for i in range(0, len(losses), log_every)]}
     return model, record
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, image_sets, device: torch.device, batch_size: int) -> None:
+    """Re-estimate every BatchNorm's running mean/var as the plain average over the given whole
+    images (train-mode forward passes, no gradient, no weight change)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None          # cumulative average over all batches
+    model.train()
+    images = np.concatenate([s for s in image_sets if len(s)])
+    for i in range(0, len(images), batch_size):
+        model(torch.from_numpy(images[i:i + batch_size]).to(device))
+    for m in norms:
+        m.momentum = 0.1           # the torch default, as the model is saved
+    model.eval()
 
 
 def window_record(patch: int | None, size: int) -> dict:
