@@ -146,3 +146,26 @@ def test_train_without_patch_records_whole_images(tmp_path):
                  "--seed", "0", "--out", str(out)]) == 0
     tc = json.loads((out / "train_config.json").read_text())
     assert (tc["patch"], tc["train_window"]) == (None, 64) and tc["window_sampling"].startswith("whole")
+
+
+def test_batchnorm_statistics_are_re_estimated_on_whole_images():
+    """After window training the BatchNorm running statistics are the plain averages over the
+    whole training images (what inference sees), not the windows' moving averages."""
+    import torch
+
+    from fast.segmentation.train import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+    model = torch.nn.Sequential(conv, torch.nn.BatchNorm2d(3))
+    model[1].running_mean.fill_(5.0)                          # stale window statistics
+    a = np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32)
+    b = np.random.default_rng(1).random((4, 1, 16, 16)).astype(np.float32) + 2
+    recalibrate_batchnorm(model, [a, b], torch.device("cpu"), batch_size=4)
+    with torch.no_grad():
+        feats = [conv(torch.from_numpy(x)) for x in (a, b)]
+    means = torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0)
+    unbiased = torch.stack([f.transpose(0, 1).reshape(3, -1).var(dim=1, unbiased=True) for f in feats]).mean(0)
+    torch.testing.assert_close(model[1].running_mean, means, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model[1].running_var, unbiased, atol=1e-5, rtol=1e-5)
+    assert not model.training and model[1].momentum == 0.1

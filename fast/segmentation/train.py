@@ -83,9 +83,11 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: torch.nn.Module, image_sets, device: torch.device, batch_size: int) -> None:
+def recalibrate_batchnorm(model: torch.nn.Module, image_sets, device: torch.device, batch_size: int,
+                          max_per_set: int = 96) -> None:
     """Re-estimate every BatchNorm's running mean/var as the plain average over the given whole
-    images (train-mode forward passes, no gradient, no weight change)."""
+    images (at most ``max_per_set`` of each set, evenly spaced; train-mode forward passes, no
+    gradient, no weight change)."""
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
@@ -93,7 +95,9 @@ def recalibrate_batchnorm(model: torch.nn.Module, image_sets, device: torch.devi
         m.reset_running_stats()
         m.momentum = None          # cumulative average over all batches
     model.train()
-    images = np.concatenate([s for s in image_sets if len(s)])
+    # an evenly spaced subset of each set bounds the cost on large categories (762 normals)
+    images = np.concatenate([s[np.linspace(0, len(s) - 1, min(len(s), max_per_set)).round().astype(int)]
+                             for s in image_sets if len(s)])
     for i in range(0, len(images), batch_size):
         model(torch.from_numpy(images[i:i + batch_size]).to(device))
     for m in norms:

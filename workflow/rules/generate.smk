@@ -3,6 +3,9 @@
 
 
 rule train_generator:
+    # generator training heads the longest chain (base -> own part -> synthesis -> segmenters):
+    # start it before the independent segmenter jobs
+    priority: 20
     input:
         unpack(generator_inputs),
     output:
@@ -32,6 +35,7 @@ rule train_generator:
 
 
 rule synthesize:
+    priority: 10
     input:
         unpack(synth_inputs),
     output:

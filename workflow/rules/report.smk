@@ -69,7 +69,8 @@ rule sample_grid:
         report(f"{RESULTS}/figures/sample_grid.png", caption="../report/sample_grid.rst", category="Figures"),
     params:
         dirs=lambda w, input: " ".join(shlex.quote(os.path.dirname(p)) for p in input.synthetic),
-        prepared=f"{DATA}/prepared",
+        # <prepared>/<dataset>/<category>/manifest.csv -> <prepared>
+        prepared=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(input.prepared[0]))),
     log:
         f"{LOGS}/report/sample_grid.log",
     benchmark:
