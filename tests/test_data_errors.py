@@ -133,4 +133,4 @@ def test_valid_config_defaults_synthetic_options():
     cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
     assert cfg["datasets"]["synthetic"]["options"] == {"image_size": 128, "n_normal_train": 40,
                                                        "n_normal_test": 10, "n_anomalous_per_type": 9}
-    assert cfg["datasets"]["synthetic"]["categories"] == ["fabric", "brushed_metal", "washer"]
+    assert cfg["datasets"]["synthetic"]["categories"] == ["washer"]

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from generators import fit_generator
 import torch
 from safetensors.torch import load_file
 
@@ -79,8 +80,7 @@ def test_ldm_fast_fit_and_synthesize(tiny_ldm, synthetic_prepared, tmp_path):
         "aias": {"steps": 4},
     })
     prepared = PreparedCategory.load(manifest_path(synthetic_prepared, "synthetic", "brushed_metal"))
-    method = build_method("fast", cfg)
-    method.fit(prepared, tmp_path / "gen")
+    fit_generator("fast", cfg, prepared, tmp_path / "gen")   # from the shared base (textual inversion)
     state = load_file(str(tmp_path / "gen" / "model.safetensors"))
     # only the learned tokens and FARM are stored; the frozen LDM is reloaded from `pretrained`
     assert "backbone.token_embeds" in state and any(k.startswith("farm.") for k in state)
