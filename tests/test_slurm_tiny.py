@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slurm
 
 SLURM = ["--profile", "slurm", "--workflow-profile", ".ci/slurm/profile"]
 GENERATOR = "results/tiny/generators/synthetic/fabric/fast"
+BASE = "results/tiny/generators/synthetic/fabric/base"   # the shared base model fast starts from
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,8 +75,8 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
     # every job was an sbatch submission; GPU rules (and only they) asked for the GPU
     calls = re.findall(r"^sbatch call: (.*)$", log, flags=re.M)
     rules = [rule_of(re.search(r"--comment (\S+)", c).group(1)) for c in calls]
-    assert sorted(set(rules)) == ["evaluate", "fetch", "prepare", "report", "sample_grid", "synthesize",
-                                  "train_generator", "train_segmenter"]
+    assert sorted(set(rules)) == ["evaluate", "fetch", "fidelity", "prepare", "report", "sample_grid",
+                                  "synthesize", "train_generator", "train_segmenter"]
     for rule, call in zip(rules, calls):
         assert " -p all " in call and " -A ci " in call, call
         gpu = "--gpus=1" in call
@@ -89,13 +90,13 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
 
     # ... and Slurm's accounting saw each of them complete, with a GPU where asked
     ids = submitted_ids(log)
-    assert len(ids) == len(calls) == 11
+    assert len(ids) == len(calls) == 14
     rows = sacct(ids)
     assert sorted(r["id"] for r in rows) == sorted(ids)
     assert all(r["state"] == "COMPLETED" and r["partition"] == "all" and r["account"] == "ci" for r in rows), rows
     gpu_rows = [r for r in rows if "gres/gpu=1" in r["tres"]]
     assert {rule_of(r["comment"]) for r in gpu_rows} == {"train_generator", "synthesize", "train_segmenter"}
-    assert len(gpu_rows) == 4  # 1 generator, 1 diffusion synthesis, 2 segmenters
+    assert len(gpu_rows) == 5  # 2 generators (base, fast), 1 diffusion synthesis, 2 segmenters
 
     summary = json.loads((repo / "results/tiny/tables/summary.json").read_text())
     assert summary, "empty summary.json"
@@ -118,12 +119,12 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_path
     cfg = yaml.safe_load((repo / TINY).read_text())
     cfg["diffusion"]["train"].update(steps=300, checkpoint_every=10)
     (repo / "config/resume.yaml").write_text(yaml.safe_dump(cfg))
-    target = f"{GENERATOR}/model.safetensors"
+    target = f"{BASE}/model.safetensors"
     proc = subprocess.Popen(snakemake(*SLURM, "--configfile", "config/resume.yaml", "--", target), cwd=repo,
                             env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
-        marker = repo / GENERATOR / "checkpoints/last.json"
+        marker = repo / BASE / "checkpoints/last.json"
         deadline = time.time() + 240
         while not marker.is_file() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
@@ -143,9 +144,9 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_path
     rows = [r for r in sacct(submitted_ids(out)) if rule_of(r["comment"]) == "train_generator"]
     states = [r["state"] for r in sorted(rows, key=lambda r: int(r["id"]))]
     assert len(states) == 2 and states[0].startswith("CANCELLED") and states[1] == "COMPLETED", rows
-    rule_log = (repo / "results/tiny/logs/train_generator/synthetic/fabric/fast.log").read_text()
+    rule_log = (repo / "results/tiny/logs/train_generator/synthetic/fabric/base.log").read_text()
     resumed = [int(s) for s in re.findall(r"resuming .* from step (\d+)", rule_log)]
     assert len(resumed) == 1 and step_at_kill <= resumed[0] < 300, rule_log[-2000:]
-    steps = [int(line.split(",")[0]) for line in (repo / GENERATOR / "train_log.csv").read_text().splitlines()[1:]]
+    steps = [int(line.split(",")[0]) for line in (repo / BASE / "train_log.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 301))
-    assert (repo / target).is_file() and not (repo / GENERATOR / "checkpoints").exists()
+    assert (repo / target).is_file() and not (repo / BASE / "checkpoints").exists()
