@@ -76,11 +76,11 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
     calls = re.findall(r"^sbatch call: (.*)$", log, flags=re.M)
     rules = [rule_of(re.search(r"--comment (\S+)", c).group(1)) for c in calls]
     assert sorted(set(rules)) == ["evaluate", "fetch", "fidelity", "prepare", "report", "sample_grid",
-                                  "synthesize", "train_generator", "train_segmenter"]
+                                  "synthesize", "train_base", "train_generator", "train_segmenter"]
     for rule, call in zip(rules, calls):
         assert " -p all " in call and " -A ci " in call, call
         gpu = "--gpus=1" in call
-        if rule in ("train_generator", "train_segmenter"):
+        if rule in ("train_base", "train_generator", "train_segmenter"):
             assert gpu, call
         elif rule != "synthesize":
             assert "--gpus" not in call, call
@@ -95,7 +95,8 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
     assert sorted(r["id"] for r in rows) == sorted(ids)
     assert all(r["state"] == "COMPLETED" and r["partition"] == "all" and r["account"] == "ci" for r in rows), rows
     gpu_rows = [r for r in rows if "gres/gpu=1" in r["tres"]]
-    assert {rule_of(r["comment"]) for r in gpu_rows} == {"train_generator", "synthesize", "train_segmenter"}
+    assert {rule_of(r["comment"]) for r in gpu_rows} == {"train_base", "train_generator", "synthesize",
+                                                        "train_segmenter"}
     assert len(gpu_rows) == 5  # 2 generators (base, fast), 1 diffusion synthesis, 2 segmenters
 
     summary = json.loads((repo / "results/tiny/tables/summary.json").read_text())
@@ -130,7 +131,7 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_path
             time.sleep(0.2)
         assert marker.is_file(), "no checkpoint appeared"
         running = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True, check=True).stdout
-        job = [line.split()[0] for line in running.splitlines() if rule_of(line.split()[1]) == "train_generator"]
+        job = [line.split()[0] for line in running.splitlines() if rule_of(line.split()[1]) == "train_base"]
         assert len(job) == 1, running
         step_at_kill = json.loads(marker.read_text())["step"]
         subprocess.run(["scancel", job[0]], check=True)
@@ -141,7 +142,7 @@ def test_killed_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_path
     assert proc.returncode == 0, out[-4000:]
 
     # the retry (profile `retries`) is a second Slurm job that continued from the checkpoint
-    rows = [r for r in sacct(submitted_ids(out)) if rule_of(r["comment"]) == "train_generator"]
+    rows = [r for r in sacct(submitted_ids(out)) if rule_of(r["comment"]) == "train_base"]
     states = [r["state"] for r in sorted(rows, key=lambda r: int(r["id"]))]
     assert len(states) == 2 and states[0].startswith("CANCELLED") and states[1] == "COMPLETED", rows
     rule_log = (repo / "results/tiny/logs/train_generator/synthetic/fabric/base.log").read_text()

@@ -14,7 +14,7 @@ import yaml
 
 from workflow_support import REPO, TINY, copy_repo, dry_run_jobs, run, snakemake, summary_outputs
 
-GPU_RULES = {"train_generator", "synthesize", "train_segmenter"}
+GPU_RULES = {"train_base", "train_generator", "synthesize", "train_segmenter"}
 
 
 class _Resources(dict):
@@ -53,7 +53,7 @@ def test_ci_profile_resources_are_strings_and_gpus_only_for_gpu_rules(repo_copy)
     out = run(snakemake("--profile", "slurm", "--workflow-profile", ".ci/slurm/profile", "-n", "all",
                         "--configfile", TINY), repo_copy, timeout=120).stdout
     jobs = [j for j in dry_run_jobs(out) if j["rule"] != "all"]
-    assert {j["rule"] for j in jobs} >= {"fetch", "prepare", "train_generator", "synthesize",
+    assert {j["rule"] for j in jobs} >= {"fetch", "prepare", "train_base", "train_generator", "synthesize",
                                           "train_segmenter", "evaluate", "report", "sample_grid"}
     for job in jobs:
         res = job["resources"]

@@ -4,7 +4,7 @@ import json
 import shlex
 
 from fast.config import validate_config
-from fast.methods import BASE_OF, GENERATOR_OF, REFERENCE_ROWS, REGISTRY
+from fast.methods import BASE_GENERATOR, BASE_OF, GENERATOR_OF, REFERENCE_ROWS, REGISTRY
 
 # The Snakefile validated `config` with the same schema; this copy also has the defaults filled.
 CFG = validate_config(config, "snakemake config")
@@ -39,12 +39,10 @@ def generators():
 
 
 def generator_inputs(wildcards):
-    """Inputs of `train_generator`: the prepared manifest, plus the base model it starts from."""
-    inputs = {"manifest": manifest(wildcards.dataset, wildcards.category)}
-    base = BASE_OF.get(wildcards.generator)
-    if base:
-        inputs["base"] = f"{generator_dir(wildcards.dataset, wildcards.category, base)}/model.safetensors"
-    return inputs
+    """Inputs of `train_generator`: the prepared manifest and the base model it starts from."""
+    base = BASE_OF[wildcards.generator]
+    return {"manifest": manifest(wildcards.dataset, wildcards.category),
+            "base": f"{generator_dir(wildcards.dataset, wildcards.category, base)}/model.safetensors"}
 
 
 def seg_rows():

@@ -2,22 +2,59 @@
 # GPU rules: resources come from config `resources.gpu` so any site profile can place them.
 
 
+TRAIN_CMD = (
+    "OMP_NUM_THREADS={threads} fast train --config {params.cfg} --dataset {wildcards.dataset}"
+    " --category {wildcards.category} --generator {params.generator}"
+    " --prepared {params.prepared} {params.base} --out {params.out} > {log} 2>&1"
+)
+
+
+# The shared base model has its own rule: a rule whose jobs depend on jobs of the same rule
+# (fast -> base) stalls `snakemake --until train_generator`, which DVC's train stage runs.
+rule train_base:
+    # heads the longest chain (base -> own part -> synthesis -> segmenters): start it first
+    priority: 30
+    input:
+        manifest=lambda w: manifest(w.dataset, w.category),
+    output:
+        model=f"{RESULTS}/generators/{{dataset}}/{{category}}/{BASE_GENERATOR}/model.safetensors",
+        config=f"{RESULTS}/generators/{{dataset}}/{{category}}/{BASE_GENERATOR}/config.json",
+    params:
+        cfg=lambda w: rule_config("train_generator", w.dataset, BASE_GENERATOR),
+        out=lambda w: generator_dir(w.dataset, w.category, BASE_GENERATOR),
+        prepared=f"{DATA}/prepared",
+        generator=BASE_GENERATOR,
+        base="",
+    log:
+        f"{LOGS}/train_generator/{{dataset}}/{{category}}/{BASE_GENERATOR}.log",
+    benchmark:
+        f"{BENCH}/train_generator/{{dataset}}/{{category}}/{BASE_GENERATOR}.tsv"
+    threads: res("gpu", "cpus_per_task")
+    resources:
+        gpu=res("gpu", "gpu"),
+        mem_mb=res("gpu", "mem_mb"),
+        runtime=res("gpu", "runtime"),
+        cpus_per_task=res("gpu", "cpus_per_task"),
+    shell:
+        TRAIN_CMD
+
+
 rule train_generator:
-    # generator training heads the longest chain (base -> own part -> synthesis -> segmenters):
-    # start it before the independent segmenter jobs
+    # each method's own part on top of the base model (FARM, STAGE adapters, SARD D)
     priority: 20
     input:
         unpack(generator_inputs),
     output:
         model=f"{RESULTS}/generators/{{dataset}}/{{category}}/{{generator}}/model.safetensors",
         config=f"{RESULTS}/generators/{{dataset}}/{{category}}/{{generator}}/config.json",
+    wildcard_constraints:
+        generator="|".join(g for g in BASE_OF if BASE_OF[g]),
     params:
         cfg=lambda w: rule_config("train_generator", w.dataset, w.generator),
         out=lambda w: generator_dir(w.dataset, w.category, w.generator),
         prepared=f"{DATA}/prepared",
-        base=lambda w, input: (
-            f"--base-dir {shlex.quote(os.path.dirname(input.base))}" if "base" in input.keys() else ""
-        ),
+        generator=lambda w: w.generator,
+        base=lambda w, input: f"--base-dir {shlex.quote(os.path.dirname(input.base))}",
     log:
         f"{LOGS}/train_generator/{{dataset}}/{{category}}/{{generator}}.log",
     benchmark:
@@ -29,9 +66,7 @@ rule train_generator:
         runtime=res("gpu", "runtime"),
         cpus_per_task=res("gpu", "cpus_per_task"),
     shell:
-        "OMP_NUM_THREADS={threads} fast train --config {params.cfg} --dataset {wildcards.dataset}"
-        " --category {wildcards.category} --generator {wildcards.generator}"
-        " --prepared {params.prepared} {params.base} --out {params.out} > {log} 2>&1"
+        TRAIN_CMD
 
 
 rule synthesize:
