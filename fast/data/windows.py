@@ -78,6 +78,14 @@ def random_window(shape: tuple[int, int], patch: int, rng: np.random.Generator) 
     return Window(int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1)), side)
 
 
+def training_window(mask: np.ndarray, patch: int, rng: np.random.Generator, anomalous: bool = True) -> Window:
+    """The training window rule shared by generators and segmenters: around a defect for an
+    anomalous sample with a non-empty mask, at random otherwise."""
+    if anomalous and np.any(mask):
+        return defect_window(mask, patch, rng)
+    return random_window(mask.shape, patch, rng)
+
+
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
     interp = cv2.INTER_AREA if size < img.shape[0] else cv2.INTER_CUBIC
     out = cv2.resize(img, (size, size), interpolation=interp)
@@ -107,4 +115,5 @@ def paste(generated: np.ndarray, win: Window, background: np.ndarray) -> np.ndar
     return out
 
 
-__all__ = ["Window", "crop", "crop_mask", "defect_window", "mask_window", "paste", "random_window"]
+__all__ = ["Window", "crop", "crop_mask", "defect_window", "mask_window", "paste", "random_window",
+           "training_window"]

@@ -98,9 +98,9 @@ class TrainData:
         img, m = self.images[i], self.masks[i]
         if self.patch is None:
             return img, m
-        from fast.data.windows import crop, crop_mask, defect_window, random_window
+        from fast.data.windows import crop, crop_mask, training_window
 
-        win = defect_window(m, self.patch, rng) if m.any() else random_window(m.shape, self.patch, rng)
+        win = training_window(m, self.patch, rng)
         return crop(img, win, self.patch), crop_mask(m, win, self.patch)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from fast.data.manifest import TEST_SPLITS, PreparedCategory
-from fast.data.windows import crop, crop_mask, defect_window, random_window
+from fast.data.windows import crop, crop_mask, training_window
 from fast.errors import FastError
 from fast.methods import REFERENCE_ROWS
 
@@ -154,10 +154,7 @@ def effective_patch(patch: int | None, size: int) -> int | None:
 def window_of(image: np.ndarray, mask: np.ndarray, patch: int, anomalous: bool,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One training window of (C, H, W) ``image`` and (H, W) ``mask`` at ``patch`` x ``patch``."""
-    if anomalous and mask.any():
-        win = defect_window(mask, patch, rng)
-    else:  # normals, and (defensively) an anomalous pair whose mask is empty
-        win = random_window(mask.shape, patch, rng)
+    win = training_window(mask, patch, rng, anomalous)   # normals (and an empty mask): at random
     # windows.crop works on (H, W[, C]); the pools are channel-first.
     img = crop(np.ascontiguousarray(image.transpose(1, 2, 0)), win, patch).transpose(2, 0, 1)
     return img.astype(np.float32), crop_mask(mask, win, patch).astype(np.float32)
