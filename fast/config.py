@@ -7,6 +7,7 @@ The schema lives in ``fast/schemas/config.schema.yaml``; the Snakefile validates
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from functools import lru_cache
 from importlib import resources
@@ -40,11 +41,103 @@ def _with_defaults(validator_cls):
 
 
 
+def _error_message(e, source: str) -> str:
+    path = [str(p) for p in e.absolute_path]
+    key = ".".join(path) or "(top level)"
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        allowed = sorted((e.schema.get("properties") or {}))
+        extra = sorted(k for k in e.instance if k not in allowed)
+        if extra:
+            name = ".".join([*path, str(extra[0])])
+            hint = difflib.get_close_matches(str(extra[0]), allowed, n=1)
+            did = f"did you mean '{'.'.join([*path, hint[0]])}'? " if hint else ""
+            return (f"{source}: unknown config key '{name}'; {did}allowed keys in "
+                    f"'{key}': {', '.join(allowed) or 'none'}. "
+                    f"See workflow/schemas/config.schema.yaml.")
+    return (f"{source}: invalid config value at '{key}': {e.message}. "
+            f"See workflow/schemas/config.schema.yaml for the allowed values.")
+
+
+# Which methods train a diffusion generator and which of them sample with AIAS / carry FARM
+# (fast.methods.GENERATOR_OF and fast.methods.fast.SAMPLING hold the same; config.py sits below
+# the methods layer, and tests/test_bad_input.py checks that the two agree).
+DIFFUSION_METHODS = ("anomalydiffusion", "stage", "sard")
+AIAS_CONFIG_STEPS_METHODS = ("fast", "fast-nofarm")  # sample with aias.steps
+AIAS_FIXED_STEPS_METHODS = {"fast-aias50": 50}
+
+
+def is_diffusion_method(name: str) -> bool:
+    return name in DIFFUSION_METHODS or name == "fast" or name.startswith("fast-")
+
+
+def uses_farm(name: str) -> bool:
+    return name == "fast" or name.startswith("fast-")
+
+
+def aias_limits(T: int, t_fine: int, steps: int, what: str = "aias.steps") -> str | None:
+    """Why (steps, t_fine) do not fit a schedule of T timesteps, or None (fast.samplers.aias)."""
+    if t_fine > T - 1:
+        return (f"aias.t_fine {t_fine} must be below diffusion.num_train_timesteps ({T}): it counts the "
+                f"final single DDPM steps; lower aias.t_fine (default 2)")
+    if steps > T - t_fine:
+        return (f"{what} {steps} is more than the {T - t_fine} segments a schedule of "
+                f"diffusion.num_train_timesteps {T} leaves after aias.t_fine {t_fine}; lower {what} "
+                f"(the paper uses 10) or raise diffusion.num_train_timesteps")
+    return None
+
+
+def check_consistency(cfg: dict) -> str | None:
+    """Cross-key rules the schema cannot express; the message of the first broken one, or None."""
+    methods = list(cfg.get("methods", []))
+    d = cfg["diffusion"]
+    diffusion = [m for m in methods if is_diffusion_method(m)]
+    if not diffusion:
+        return None
+    res, patch = int(cfg["resolution"]), d.get("patch")
+    if patch and int(patch) > res:
+        return (f"diffusion.patch {patch} is larger than resolution {res}: the generator's windows are cut "
+                f"from the prepared images; lower diffusion.patch or raise resolution")
+    side, key = (int(patch), "diffusion.patch") if patch else (res, "resolution")
+    if d["backbone"] == "pixel":
+        levels = len(d["unet"]["block_out_channels"])
+        need = 2 ** (levels - 1)
+        why = [f"the pixel UNet halves it {levels - 1} times (diffusion.unet.block_out_channels has {levels} levels)"]
+        if any(uses_farm(m) for m in diffusion) and need < 4:
+            why.append("FARM pools it twice")
+        if any(uses_farm(m) for m in diffusion):
+            need = max(need, 4)
+        if side % need:
+            lo, hi = side - side % need, side - side % need + need
+            fix = f"{key}: {lo if lo >= 16 else hi} or {hi}"
+            if not patch:
+                fix += " (or set diffusion.patch)"
+            return (f"{key} {side} does not fit the generator: it must be divisible by {need} "
+                    f"({'; '.join(why)}); use {fix}")
+    T = int(d["num_train_timesteps"])
+    a = cfg["aias"]
+    aias_methods = [m for m in diffusion if m in AIAS_CONFIG_STEPS_METHODS or m in AIAS_FIXED_STEPS_METHODS]
+    if aias_methods:
+        msg = aias_limits(T, int(a["t_fine"]), 1)
+        if msg:
+            return msg
+    if any(m in AIAS_CONFIG_STEPS_METHODS for m in diffusion):
+        msg = aias_limits(T, int(a["t_fine"]), int(a["steps"]))
+        if msg:
+            return msg
+    for m in diffusion:
+        n = AIAS_FIXED_STEPS_METHODS.get(m)
+        if n and "steps" not in cfg.get("method_options", {}).get(m, {}) and n > T - int(a["t_fine"]):
+            return (f"method {m!r} samples {n} AIAS steps, more than the {T - int(a['t_fine'])} segments "
+                    f"diffusion.num_train_timesteps {T} leaves after aias.t_fine {a['t_fine']}; raise "
+                    f"diffusion.num_train_timesteps or drop {m!r} from methods")
+    return None
+
+
 def validate_config(cfg: dict, source: str = "config") -> dict:
     """Validate ``cfg`` (not modified) and return a copy with every default filled in.
 
     Raises FastError naming the offending key path, e.g. ``config.yaml: aias.steps: -1 is less
-    than the minimum of 1``.
+    than the minimum of 1``; cross-key rules (generator geometry, AIAS steps) are checked too.
     """
     cfg = copy.deepcopy(cfg)
     validator_cls = jsonschema.validators.validator_for(schema())
@@ -53,10 +146,10 @@ def validate_config(cfg: dict, source: str = "config") -> dict:
         pass
     errors = sorted(validator_cls(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
-        e = errors[0]
-        key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise FastError(f"{source}: invalid config value at '{key}': {e.message}. "
-                        f"See workflow/schemas/config.schema.yaml for the allowed values.")
+        raise FastError(_error_message(errors[0], source))
+    msg = check_consistency(cfg)
+    if msg:
+        raise FastError(f"{source}: {msg}")
     return cfg
 
 

@@ -1,29 +1,172 @@
 """Atomic file output: write to a temporary name beside the target, rename when complete,
-so that a killed job never leaves a file (or directory) that looks finished."""
+so that a killed job never leaves a file (or directory) that looks finished.
+
+Temporaries are named ``.<target name>.<host>.<pid>-<random>.tmp``. A run killed by SIGKILL (or a
+power cut) cannot remove its own; the next run of the same job (same target) removes every
+temporary of that target whose process is gone (same host, pid not alive), is older than a day
+(another host) or has the pre-pid name ``.<target name>.<random>.tmp``. Outputs get the modes the
+umask allows, as files and directories made with ``open``/``mkdir`` would (``tempfile`` alone
+would leave them 0600/0700).
+
+OS errors while writing (no space left, read-only file system, permission denied, a path
+component that is a file) become one line naming the path and what to do: :func:`os_error_message`
+(the CLI applies it to any OSError that reaches it) and :func:`ensure_dir` (checked before a job
+starts writing).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
+from fast.errors import FastError
+
+# what to do about an OSError, by errno (writing side)
+_ADVICE = {
+    errno.ENOSPC: "free space on that file system or point the output elsewhere, then rerun",
+    errno.EDQUOT: "the disk quota is exceeded: free space or point the output elsewhere, then rerun",
+    errno.EROFS: "the file system is read-only: choose a writable output directory",
+    errno.EACCES: "permission denied: choose an output directory you can write to (or fix its permissions)",
+    errno.EPERM: "operation not permitted: choose an output directory you can write to",
+    errno.ENOTDIR: "a component of this path is a regular file, not a directory: remove it or choose "
+                   "another output path",
+    errno.EEXIST: "a file of that name is in the way: remove it or choose another output path",
+    errno.EISDIR: "a directory of that name is in the way: remove it or choose another output path",
+    errno.ENAMETOOLONG: "the path is too long: choose a shorter output path",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) and rerun",
+    errno.EIO: "input/output error: check the disk",
+    errno.ENOENT: "check the path (a file or directory it needs is missing)",
+}
+STALE_OTHER_HOST_SECONDS = 24 * 3600
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def os_error_message(exc: OSError, action: str | None = None) -> str:
+    """One line for an OSError: the path, the system's reason and what to do."""
+    if action is None:
+        action = "cannot write" if exc.errno in _WRITE_ERRNOS else "cannot access"
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        src, dst, why = exc.args[0][0]
+        return f"cannot copy {src} to {dst}: {why}"
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    reason = exc.strerror or str(exc)
+    advice = _ADVICE.get(exc.errno, "")
+    head = f"{action} {where}: {reason}" if where else f"{action}: {reason}"
+    return f"{head} [errno {exc.errno}]; {advice}" if advice else head
+
+
+def is_write_error(exc: BaseException) -> bool:
+    """True for OSErrors that say the destination cannot take the data (not that the input is bad)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                                      errno.EPERM, errno.EIO)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ensure_dir(path: str | Path, what: str = "output directory") -> Path:
+    """``mkdir -p path`` with a one-line FastError naming the component in the way, if any."""
+    path = Path(path)
+    for parent in [path, *path.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise FastError(f"{what} {path}: {parent} is a regular file, not a directory; remove it "
+                                f"or choose another output path")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FastError(f"{what} {path}: " + os_error_message(exc, "cannot create")) from None
+    return path
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "host"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Remove the temporaries of ``target`` left by killed runs (see the module docstring)."""
+    target = Path(target)
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    name = re.escape(target.name)
+    new = re.compile(rf"^\.{name}\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
+    legacy = re.compile(rf"^\.{name}\.[a-z0-9_]{{8}}\.tmp$")
+    host, now, removed = _host(), time.time(), []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        m = new.match(p.name)
+        if m:
+            if m["host"] == host:
+                stale = not _alive(int(m["pid"]))
+            else:
+                try:
+                    stale = now - p.lstat().st_mtime > STALE_OTHER_HOST_SECONDS
+                except OSError:
+                    stale = False
+        else:
+            stale = bool(legacy.match(p.name))
+        if not stale:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed.append(p)
+    return removed
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name}.{_host()}.{os.getpid()}-"
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename onto ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    ensure_dir(target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         os.replace(tmp, target)
     finally:
@@ -35,12 +178,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; it replaces ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    ensure_dir(target.parent)
+    remove_stale_temporaries(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
-        if target.exists():
+        if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
         os.replace(tmp, target)
     finally:
         if tmp.exists():
