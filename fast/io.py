@@ -55,20 +55,24 @@ STALE_OTHER_HOST_SECONDS = 24 * 3600
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
+def os_error_reason(exc: OSError) -> str:
+    """The system's reason and what to do, without the path."""
+    reason = exc.strerror or str(exc)
+    advice = _ADVICE.get(exc.errno, "")
+    return f"{reason} [errno {exc.errno}]; {advice}" if advice else f"{reason} [errno {exc.errno}]"
+
+
 def os_error_message(exc: OSError, action: str | None = None) -> str:
     """One line for an OSError: the path, the system's reason and what to do."""
-    if action is None:
-        action = "cannot write" if exc.errno in _WRITE_ERRNOS else "cannot access"
     if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
         src, dst, why = exc.args[0][0]
-        return f"cannot copy {src} to {dst}: {why}"
+        return f"cannot copy {src} to {dst}: {why}; check free space and permissions of the output"
+    if action is None:
+        action = "cannot write" if exc.errno in _WRITE_ERRNOS else "cannot access"
     where = exc.filename if exc.filename is not None else ""
     if exc.filename2 is not None:
         where = f"{where} -> {exc.filename2}"
-    reason = exc.strerror or str(exc)
-    advice = _ADVICE.get(exc.errno, "")
-    head = f"{action} {where}: {reason}" if where else f"{action}: {reason}"
-    return f"{head} [errno {exc.errno}]; {advice}" if advice else head
+    return f"{action} {where}: {os_error_reason(exc)}" if where else f"{action}: {os_error_reason(exc)}"
 
 
 def is_write_error(exc: BaseException) -> bool:
@@ -162,7 +166,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     ensure_dir(target.parent)
     remove_stale_temporaries(target)
-    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise FastError(f"cannot write {target} (in {target.parent}): {os_error_reason(exc)}") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -180,7 +187,10 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     ensure_dir(target.parent)
     remove_stale_temporaries(target)
-    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise FastError(f"cannot write {target} (in {target.parent}): {os_error_reason(exc)}") from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         yield tmp

@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
@@ -25,7 +24,7 @@ from fast.data import synthetic
 from fast.data.prepare import parse_options
 from fast.data.registry import DownloadInfo, get_format
 from fast.errors import FastError
-from fast.io import atomic_dir, write_json
+from fast.io import atomic_dir, is_write_error, os_error_message, os_error_reason, write_json
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,11 @@ def download(url: str, dest: Path) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as f:
             shutil.copyfileobj(resp, f, CHUNK)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        if is_write_error(exc):  # the disk, not the download, failed
+            raise FastError(f"download of {url} into {dest.parent}: {os_error_reason(exc)}") from None
+        raise FastError(f"download of {url} failed: {exc}") from None
+    except ValueError as exc:
         raise FastError(f"download of {url} failed: {exc}") from None
 
 
@@ -95,7 +98,11 @@ def extract(archive: Path, dest: Path) -> None:
                     tf.extractall(dest, members=members)
         else:
             raise FastError(f"{archive}: not a zip or tar archive (corrupt or partial download?)")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except OSError as exc:
+        if is_write_error(exc):  # the disk, not the archive, failed
+            raise FastError(f"cannot extract {archive} into {dest}: {os_error_reason(exc)}") from None
+        raise FastError(f"archive {archive} is corrupt or partial: {exc}") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise FastError(f"archive {archive} is corrupt or partial: {exc}") from None
 
 
@@ -118,6 +125,27 @@ def dataset_root(path: Path, fmt) -> Path:
     return path
 
 
+def check_links(root: Path, source: str) -> None:
+    """A local source directory is copied with its links followed: a link that leaves the source
+    tree (or loops, or dangles) would copy something that is not the dataset, so it is refused."""
+    top = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                continue
+            target = p.resolve()
+            if not target.exists():
+                raise FastError(f"--source {source}: {p} is a broken symbolic link (to {os.readlink(p)}); "
+                                f"remove it or fix its target")
+            if not target.is_relative_to(top):
+                raise FastError(f"--source {source}: {p} is a symbolic link to {target}, outside the source "
+                                f"tree; copy that data into the tree (or pass a tree without such links)")
+            if target.is_dir() and p.parent.resolve().is_relative_to(target):
+                raise FastError(f"--source {source}: {p} is a symbolic link to its own parent {target} "
+                                f"(a loop); remove it")
+
+
 def _fill(tmp: Path, args, fmt) -> dict:
     """Put the dataset into the fresh directory ``tmp``; return the record."""
     record = {"dataset": fmt.name, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
@@ -136,9 +164,17 @@ def _fill(tmp: Path, args, fmt) -> dict:
     if not _is_url(source) and local.is_dir():
         if args.sha256:
             log.warning("--sha256 ignored: %s is a directory, not an archive", source)
-        shutil.copytree(dataset_root(local, fmt), tmp, dirs_exist_ok=True)
+        src_root = dataset_root(local, fmt)
+        check_links(src_root, source)
+        try:
+            shutil.copytree(src_root, tmp, dirs_exist_ok=True)
+        except shutil.Error as exc:
+            raise FastError(os_error_message(exc)) from None
+        except OSError as exc:
+            raise FastError(f"cannot copy {source} into {tmp.parent}: {os_error_reason(exc)}") from None
         return record
-    work = Path(tempfile.mkdtemp(prefix=".fetch.", dir=tmp.parent))
+    work = tmp / ".fetch-work"  # inside the temporary output: removed with it, whatever happens
+    work.mkdir()
     try:
         if _is_url(source):
             archive = work / "download.part"

@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from fast.data.manifest import GOOD, MANIFEST_COLUMNS, SPLITS
-from fast.data.registry import DatasetFormat, Sample, check_category, get_format, resolve_options
+from fast.data.registry import HALF_MAX, DatasetFormat, Sample, check_category, get_format, resolve_options
 from fast.data.splits import assign_splits, drop_test_duplicates
 from fast.errors import FastError
 from fast.io import atomic_dir, write_json, write_png
@@ -62,17 +62,41 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def read_mask(path: Path, threshold: int) -> np.ndarray:
-    """bool (H, W): pixel value > threshold (palette images: the palette index, i.e. class id)."""
+def binarize_mask(arr: np.ndarray, threshold: int | str, palette_black_index0: bool = False) -> np.ndarray:
+    """bool (H, W). ``threshold`` "half_max": anomalous where the value is above half the mask's
+    maximum, so that 0/1 masks (mode 1, L with values 0/1, palette index 1) and 0/255 masks (also
+    with JPEG noise near the edges) both read right; an integer: where the value is > threshold
+    (class ids: > 0)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    arr = arr.astype(np.float64)
+    if threshold == HALF_MAX:
+        if palette_black_index0:
+            return arr > 0
+        top = float(arr.max()) if arr.size else 0.0
+        return arr > top / 2 if top > 0 else np.zeros(arr.shape, bool)
+    return arr > float(threshold)
+
+
+def read_mask(path: Path, threshold: int | str) -> np.ndarray:
+    """bool (H, W) (see :func:`binarize_mask`). Palette images: with ``half_max``, the palette
+    index when index 0 is black (class ids: index > 0), else the palette colours' grey level."""
     try:
         with Image.open(path) as im:
             im.load()
-            arr = np.asarray(im if im.mode in ("L", "P", "1", "I", "I;16") else im.convert("L"))
+            black0 = False
+            if im.mode == "P":
+                pal = im.getpalette() or [0, 0, 0]
+                black0 = tuple(pal[:3]) == (0, 0, 0) or threshold != HALF_MAX
+                if not black0:
+                    im = im.convert("L")
+            if im.mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L", "F"):
+                im = im.convert("L")
+            arr = np.asarray(im)
     except (OSError, ValueError, SyntaxError) as exc:
         raise FastError(f"cannot read mask {path}: {exc}") from None
-    if arr.ndim == 3:
-        arr = arr.max(axis=2)
-    return arr.astype(np.int64) > threshold
+    return binarize_mask(arr, threshold, black0)
 
 
 def image_channels(paths: list[Path]) -> int:
@@ -123,6 +147,24 @@ def _name(sample: Sample) -> str:
     return Path(sample.key).with_suffix("").as_posix().replace("/", "__")
 
 
+def _check_counts(fmt: DatasetFormat, root: Path, category: str, samples: list[Sample],
+                  assigned: list[tuple[Sample, str]]) -> None:
+    """Every method needs normal_train images and gen_train anomalies: a category without them
+    is refused here, not by a later stage."""
+    where = f"dataset {fmt.name!r}, category {category!r} under {root}"
+    layout = f"see the layout in fast/data/formats/{fmt.name}.py"
+    if not any(s.anomaly_type == GOOD for s in samples):
+        raise FastError(f"{where}: no normal (defect-free) images found; every method synthesises on "
+                        f"normal images: add them ({layout})")
+    if not any(s.anomaly_type != GOOD for s in samples):
+        extra = " (images whose mask is empty count as normals)" if fmt.empty_mask_is_normal else ""
+        raise FastError(f"{where}: no anomalous images with masks found{extra}; the generators and the "
+                        f"segmenter need real defects: add them ({layout})")
+    if not any(split == "normal_train" for _, split in assigned):
+        raise FastError(f"{where}: all normal images are in the dataset's test split, none is left for "
+                        f"normal_train; add training normals ({layout})")
+
+
 def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Path,
                      resolution: int, seed: int, options: dict) -> dict:
     """Write one prepared category into ``out_dir`` (a fresh directory). Returns a summary."""
@@ -134,7 +176,23 @@ def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Pat
         other = names.setdefault(_name(s), s.key)
         if other != s.key:
             raise FastError(f"{fmt.name}/{category}: {s.key} and {other} would get the same prepared name")
+    masks_read: dict[str, np.ndarray] = {}
+    as_normals: list[str] = []
+    if fmt.empty_mask_is_normal:  # e.g. `folder`: an image whose mask is empty is defect-free
+        kept = []
+        for s in samples:
+            if s.anomaly_type != GOOD and s.mask is not None and s.mask.is_file():
+                masks_read[s.key] = read_mask(s.mask, fmt.mask_threshold)
+                if not masks_read[s.key].any():
+                    as_normals.append(s.key)
+                    s = Sample(s.image, None, GOOD, s.source_split, s.key)
+            kept.append(s)
+        samples = kept
+        if as_normals:
+            log.info("%s/%s: %d image(s) with an empty mask counted as normals", fmt.name, category,
+                     len(as_normals))
     assigned = assign_splits(samples, seed, category)
+    _check_counts(fmt, root, category, samples, assigned)
     channels = image_channels([s.image for s in samples])
     (out_dir / "images").mkdir(parents=True)
     (out_dir / "masks").mkdir()
@@ -147,7 +205,9 @@ def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Pat
         if sample.anomaly_type != GOOD:
             if sample.mask is None or not sample.mask.is_file():
                 raise FastError(f"missing mask {sample.mask} for anomalous image {sample.image}")
-            mask = read_mask(sample.mask, fmt.mask_threshold)
+            mask = masks_read.pop(sample.key, None)
+            if mask is None:
+                mask = read_mask(sample.mask, fmt.mask_threshold)
             if mask.shape != img.shape[:2]:
                 raise FastError(f"mask {sample.mask} has size {mask.shape[1]}x{mask.shape[0]} but its "
                                 f"image {sample.image} is {img.shape[1]}x{img.shape[0]}")
@@ -175,7 +235,8 @@ def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Pat
     counts = {s: int((table["split"] == s).sum()) for s in SPLITS}
     summary = {"dataset": fmt.name, "category": category, "resolution": resolution, "seed": seed,
                "channels": channels, "counts": counts, "anomaly_types": sorted(set(table["anomaly_type"]) - {GOOD}),
-               "dropped_test_duplicates": [r["source"] for r in dropped], "empty_masks": empty}
+               "dropped_test_duplicates": [r["source"] for r in dropped], "empty_masks": empty,
+               "empty_masks_as_normals": as_normals}
     write_json(out_dir / "prepare.json", summary)
     return summary
 

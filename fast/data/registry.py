@@ -8,12 +8,15 @@ pixels: that is ``fast.data.prepare``'s job.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
 from fast.errors import FastError
+
+log = logging.getLogger(__name__)
 
 # registry name -> module in fast.data.formats
 FORMATS = {
@@ -28,6 +31,9 @@ FORMATS = {
 }
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# MASK_THRESHOLD of most formats: a mask pixel is anomalous above half the mask's maximum
+# (fast.data.prepare.binarize_mask): 0/255, 0/1 and palette-index masks all read right.
+HALF_MAX = "half_max"
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,9 @@ class DatasetFormat:
     download: DownloadInfo
     categories: Callable[[Path, dict], list[str]]
     scan: Callable[[Path, str, dict], list[Sample]]
-    mask_threshold: int  # a mask pixel is anomalous where its value > mask_threshold
+    mask_threshold: int | str  # HALF_MAX, or: a mask pixel is anomalous where its value > mask_threshold
     options: dict        # allowed dataset options and their defaults
+    empty_mask_is_normal: bool = False  # an image listed as anomalous whose mask is empty is a normal
 
 
 def get_format(name: str) -> DatasetFormat:
@@ -73,7 +80,8 @@ def get_format(name: str) -> DatasetFormat:
         raise FastError(f"unknown dataset {name!r}; known datasets: {', '.join(FORMATS)}")
     mod: ModuleType = importlib.import_module(FORMATS[name])
     return DatasetFormat(name=name, download=mod.DOWNLOAD, categories=mod.categories, scan=mod.scan,
-                         mask_threshold=mod.MASK_THRESHOLD, options=dict(getattr(mod, "OPTIONS", {})))
+                         mask_threshold=mod.MASK_THRESHOLD, options=dict(getattr(mod, "OPTIONS", {})),
+                         empty_mask_is_normal=bool(getattr(mod, "EMPTY_MASK_IS_NORMAL", False)))
 
 
 def resolve_options(fmt: DatasetFormat, options: dict | None) -> dict:
@@ -101,6 +109,12 @@ def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise FastError(f"{what}: directory not found: {path}")
     return path
+
+
+def warn_empty_type(folder: Path, anomaly_type: str) -> None:
+    """An anomaly-type folder without images: said, not silently dropped."""
+    log.warning("anomaly type folder %s holds no images: type %r is skipped (add its images or remove "
+                "the folder)", folder, anomaly_type)
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fast.data.registry import DownloadInfo, Sample, find_by_stem, list_images, rel_key, require_dir, subdirs
+from fast.data.registry import HALF_MAX, DownloadInfo, Sample, find_by_stem, list_images, rel_key, require_dir, subdirs
 
 # As in anomalib's BTech datamodule (src/anomalib/data/datamodules/image/btech.py); the archive
 # holds one folder BTech_Dataset_transformed/ (stripped on extraction).
@@ -15,7 +15,7 @@ DOWNLOAD = DownloadInfo(
     filename="btad.zip",
 )
 CATEGORIES = ["01", "02", "03"]
-MASK_THRESHOLD = 127
+MASK_THRESHOLD = HALF_MAX
 OPTIONS: dict = {}
 ANOMALY_TYPE = "ko"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fast.data.registry import DownloadInfo, Sample, rel_key, require_dir, subdirs
+from fast.data.registry import HALF_MAX, DownloadInfo, Sample, rel_key, require_dir, subdirs, warn_empty_type
 
 # GitHub generates the archive on request; its bytes are not guaranteed stable, so no checksum
 # is pinned (pass --sha256 to pin the copy you trust).
@@ -17,7 +17,7 @@ DOWNLOAD = DownloadInfo(
 )
 CATEGORY = "magnetic_tile"
 CATEGORIES = [CATEGORY]
-MASK_THRESHOLD = 127
+MASK_THRESHOLD = HALF_MAX
 OPTIONS: dict = {}
 NORMAL_DIR = "MT_Free"
 
@@ -33,6 +33,8 @@ def scan(root: Path, category: str, options: dict) -> list[Sample]:
         if not folder.startswith("MT_"):
             continue
         imgs = sorted((root / folder / "Imgs").glob("*.jpg"))
+        if not imgs and folder != NORMAL_DIR:
+            warn_empty_type(root / folder / "Imgs", folder[len("MT_"):].lower())
         for img in imgs:
             mask = img.with_suffix(".png")
             if folder == NORMAL_DIR:

@@ -1,7 +1,7 @@
 """MPDD (Jezek et al., ICUMT 2021): 6 metal-part categories in the MVTec layout."""
 
 from fast.data.formats.mvtec_like import categories, scan  # noqa: F401
-from fast.data.registry import DownloadInfo
+from fast.data.registry import HALF_MAX, DownloadInfo
 
 # anomalib's MPDD datamodule also has no download record: the data sit in a OneDrive folder.
 DOWNLOAD = DownloadInfo(
@@ -11,5 +11,5 @@ DOWNLOAD = DownloadInfo(
          "by hand and pass --source PATH or set $FAST_DATA_DIR",
 )
 CATEGORIES = ["bracket_black", "bracket_brown", "bracket_white", "connector", "metal_plate", "tubes"]
-MASK_THRESHOLD = 127
+MASK_THRESHOLD = HALF_MAX
 OPTIONS: dict = {}

@@ -1,7 +1,7 @@
 """MVTec AD (Bergmann et al., CVPR 2019 / IJCV 2021): 15 categories, MVTec layout."""
 
 from fast.data.formats.mvtec_like import categories, scan  # noqa: F401
-from fast.data.registry import DownloadInfo
+from fast.data.registry import HALF_MAX, DownloadInfo
 
 # URL and checksum as in anomalib's MVTecAD datamodule (open-edge-platform/anomalib,
 # src/anomalib/data/datamodules/image/mvtecad.py).
@@ -13,5 +13,5 @@ DOWNLOAD = DownloadInfo(
 )
 CATEGORIES = ["bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",
               "pill", "screw", "tile", "toothbrush", "transistor", "wood", "zipper"]
-MASK_THRESHOLD = 127
+MASK_THRESHOLD = HALF_MAX
 OPTIONS: dict = {}

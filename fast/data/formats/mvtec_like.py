@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fast.data.registry import Sample, find_by_stem, list_images, rel_key, require_dir, subdirs
+from fast.data.registry import Sample, find_by_stem, list_images, rel_key, require_dir, subdirs, warn_empty_type
 
 GOOD_DIR = "good"
 
@@ -24,7 +24,10 @@ def scan(root: Path, category: str, options: dict, mask_suffix: str = "_mask") -
         if not split_dir.is_dir():
             continue
         for type_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for img in list_images(type_dir):
+            images = list_images(type_dir)
+            if not images and type_dir.name != GOOD_DIR:
+                warn_empty_type(type_dir, type_dir.name)
+            for img in images:
                 if type_dir.name == GOOD_DIR:
                     out.append(Sample(img, None, "good", split, rel_key(img, cat)))
                 else:
