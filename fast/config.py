@@ -101,16 +101,16 @@ def check_consistency(cfg: dict) -> str | None:
     if d["backbone"] == "pixel":
         levels = len(d["unet"]["block_out_channels"])
         need = 2 ** (levels - 1)
-        why = [f"the pixel UNet halves it {levels - 1} times (diffusion.unet.block_out_channels has {levels} levels)"]
-        if any(uses_farm(m) for m in diffusion) and need < 4:
-            why.append("FARM pools it twice")
+        why = [f"the pixel UNet halves it {levels - 1} time(s): diffusion.unet.block_out_channels has "
+               f"{levels} levels"]
         if any(uses_farm(m) for m in diffusion):
+            if need < 4:
+                why.append("FARM halves it twice")
             need = max(need, 4)
         if side % need:
-            lo, hi = side - side % need, side - side % need + need
-            fix = f"{key}: {lo if lo >= 16 else hi} or {hi}"
-            if not patch:
-                fix += " (or set diffusion.patch)"
+            lo = side - side % need
+            fits = [v for v in (lo, lo + need) if v >= 8]
+            fix = f"{key}: {' or '.join(str(v) for v in fits)}" + ("" if patch else " (or set diffusion.patch)")
             return (f"{key} {side} does not fit the generator: it must be divisible by {need} "
                     f"({'; '.join(why)}); use {fix}")
     T = int(d["num_train_timesteps"])

@@ -22,6 +22,7 @@ FastError naming the request; nothing is written then.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -153,13 +154,14 @@ def write_synthetic(out: str | Path, method: SynthesisMethod, requests: Sequence
     rows = []
     gen_seconds = 0.0
     nfes = []
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp, contextlib.ExitStack() as stack:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         counters: dict[str, int] = {}
         stream: Iterable = method.synthesize(requests, seed)
         it = iter(stream)
         bar = tqdm(total=len(requests), desc=label or method.name, unit="img", file=sys.stderr)
+        stack.callback(bar.close)  # an error message starts on a line of its own
         for i, req in enumerate(requests):
             t0 = time.perf_counter()
             try:
@@ -229,6 +231,12 @@ def run_synthesize(args) -> int:
     if method.generator and gen_dir is None:
         raise FastError(f"method {args.method!r} samples from the trained generator {method.generator!r}: "
                         f"pass --generator-dir")
+    if method.generator:  # a diffusion method: its sampling steps and the generator's record first
+        from fast.diffusion.method import check_generator_record
+
+        method.validate_sampling()
+        check_generator_record(gen_dir, cfg, method.generator, args.dataset, args.category,
+                               method=f"method {args.method!r}")
     method.load(gen_dir)
     method.prepare(prepared)  # e.g. defect-paste reads the gen_train defects here
     method_seed = category_seed(seed, args.dataset, args.category)

@@ -13,6 +13,7 @@ and if the sampling differs, implement a Sampler (fast/samplers/) and return it 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -54,10 +55,15 @@ class DiffusionMethod(SynthesisMethod):
         d = self.cfg["diffusion"]
         if backbone is None:
             backbone = build_backbone(backbone_spec_from_config(self.cfg, channels, len(class_names)))
-        return DiffusionModel(backbone, Schedule.from_config(d), class_names, self.generator,
-                              farm_widths=self.farm_widths(),
-                              adaptor=bool(d["farm"].get("adaptor", False)) and self.farm_widths() is not None,
-                              extra=self.extra_modules(), patch=d.get("patch"))
+        try:
+            return DiffusionModel(backbone, Schedule.from_config(d), class_names, self.generator,
+                                  farm_widths=self.farm_widths(),
+                                  adaptor=bool(d["farm"].get("adaptor", False)) and self.farm_widths() is not None,
+                                  extra=self.extra_modules(), patch=d.get("patch"))
+        except ValueError as exc:  # e.g. FARM on a latent grid not divisible by 4
+            key = "diffusion.patch" if d.get("patch") else "resolution"
+            raise FastError(f"{key} {d.get('patch') or self.cfg['resolution']} does not fit the "
+                            f"{self.generator!r} generator: {exc}; choose a multiple of 32") from None
 
     def extra_modules(self) -> dict | None:
         """Spec of this method's extra modules (fast.diffusion.model.register_extra_builder)."""
@@ -73,7 +79,12 @@ class DiffusionMethod(SynthesisMethod):
                 params += [p for p in sub.parameters() if p.requires_grad]
         return params
 
-    def _from_base(self, base_dir: Path, data: TrainData) -> DiffusionModel:
+    def _from_base(self, base_dir: Path, data: TrainData, dataset: str | None = None,
+                   category: str | None = None) -> DiffusionModel:
+        from fast.methods import BASE_OF
+
+        check_generator_record(base_dir, self.cfg, BASE_OF[self.generator], dataset, category,
+                               what="--base-dir", method=f"--generator {self.generator}")
         base = DiffusionModel.load(base_dir, "cpu")
         if base.class_names != data.class_names:
             raise FastError(f"{base_dir}: base model was trained on classes {base.class_names}, this "
@@ -97,11 +108,12 @@ class DiffusionMethod(SynthesisMethod):
             model, steps, lr = self.build_model(data.class_names, train_set.channels), int(tr["steps"]), float(tr["lr"])
             started = None
         else:
-            model = self._from_base(Path(base_dir), data)
+            model = self._from_base(Path(base_dir), data, _dataset_of(train_set), train_set.category)
             steps, lr = int(tr["finetune_steps"]), float(tr.get("finetune_lr") or tr["lr"])
             started = {"base_dir": str(base_dir), "frozen_backbone": not self.trains_backbone}
-        spec = {**model.spec(), "category": train_set.category, "resolution": int(self.cfg["resolution"]),
-                "started_from": started}
+        # what the generator was trained on: `fast synthesize` refuses another (check_generator_record)
+        spec = {**model.spec(), "dataset": _dataset_of(train_set), "category": train_set.category,
+                "resolution": int(self.cfg["resolution"]), "started_from": started}
         self.model = train_loop(model, self.trainable_parameters(model), self.loss, data.sample, out_dir,
                                 steps=steps, batch_size=int(tr["batch_size"]), lr=lr,
                                 checkpoint_every=int(tr["checkpoint_every"]), seed=int(self.cfg["seed"]),
@@ -118,6 +130,11 @@ class DiffusionMethod(SynthesisMethod):
     def load(self, generator_dir: Path | None) -> None:
         if generator_dir is None:
             raise FastError(f"method {self.name!r} needs --generator-dir (a trained {self.generator!r} generator)")
+        spec = read_generator_record(generator_dir)
+        if spec.get("method") != self.generator:
+            raise FastError(f"--generator-dir {generator_dir} holds a {spec.get('method')!r} generator but method "
+                            f"{self.name!r} samples a {self.generator!r} generator; pass that one "
+                            f"(`fast train --generator {self.generator}` trains it)")
         self.model = DiffusionModel.load(generator_dir, self.device)
 
     # -- sampling ------------------------------------------------------------------------------
@@ -135,6 +152,25 @@ class DiffusionMethod(SynthesisMethod):
             steps = int(self.cfg["diffusion"]["num_train_timesteps"])
         options.update(over)
         return sampler, int(steps), options
+
+    def validate_sampling(self) -> None:
+        """Check the sampling steps against the config's schedule before any model is loaded."""
+        from fast.config import aias_limits
+
+        T = int(self.cfg["diffusion"]["num_train_timesteps"])
+        if self.name in self.SAMPLING:
+            sampler, steps, options = self.sampling_plan()
+            where = f"method_options.{self.name}.steps" if "steps" in self.options else (
+                "aias.steps" if self.SAMPLING[self.name][1] is None else f"method {self.name!r} steps")
+            if sampler == "aias":
+                msg = aias_limits(T, int(options.get("t_fine", 2)), int(steps), where)
+                if msg:
+                    raise FastError(msg)
+                return
+        else:
+            steps, where = int(self.options.get("steps", 50)), f"method_options.{self.name}.steps"
+        if not 1 <= int(steps) <= T:
+            raise FastError(f"{where} {steps}: must be between 1 and diffusion.num_train_timesteps ({T})")
 
     def make_sampler(self):
         name, steps, options = self.sampling_plan()
@@ -178,4 +214,87 @@ class DiffusionMethod(SynthesisMethod):
                     "seconds": round(dt, 6)})
 
 
-__all__ = ["DiffusionMethod", "GOOD"]
+def _dataset_of(train_set: PreparedCategory) -> str:
+    """The dataset of a prepared category (``<prepared>/<dataset>/<category>/manifest.csv``)."""
+    return train_set.root.parent.name
+
+
+def read_generator_record(generator_dir: str | Path) -> dict:
+    """The ``config.json`` of a trained generator (what it was trained on), before any weights load."""
+    d = Path(generator_dir)
+    path = d / "config.json"
+    if not path.is_file() or not (d / "model.safetensors").is_file():
+        raise FastError(f"{d}: not a trained generator (needs model.safetensors and config.json; "
+                        f"run `fast train` first)")
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FastError(f"{path}: unreadable generator record ({exc}); retrain the generator") from None
+    if not isinstance(spec, dict):
+        raise FastError(f"{path}: not a generator record; retrain the generator")
+    return spec.get("model", spec) if isinstance(spec.get("model"), dict) else spec
+
+
+def expected_record(cfg: dict, dataset: str | None, category: str | None) -> list[tuple[str, str, object]]:
+    """(config key, record key path, expected value) of everything a generator must match."""
+    d = cfg["diffusion"]
+    out: list[tuple[str, str, object]] = [("--dataset", "dataset", dataset), ("--category", "category", category),
+                                          ("resolution", "resolution", int(cfg["resolution"])),
+                                          ("diffusion.patch", "patch", d.get("patch") or None),
+                                          ("diffusion.backbone", "backbone.kind", d["backbone"])]
+    if d["backbone"] == "pixel":
+        out += [("diffusion.unet.block_out_channels", "backbone.block_out_channels",
+                 [int(c) for c in d["unet"]["block_out_channels"]]),
+                ("diffusion.unet.layers_per_block", "backbone.layers_per_block", int(d["unet"]["layers_per_block"])),
+                ("diffusion.mask_channels", "backbone.mask_channels", bool(d.get("mask_channels", True)))]
+    else:
+        out += [("diffusion.pretrained", "backbone.pretrained", d.get("pretrained")),
+                ("diffusion.ldm.num_vectors", "backbone.num_vectors", int(d.get("ldm", {}).get("num_vectors", 2)))]
+    sched = Schedule.from_config(d).as_dict()
+    out += [(f"diffusion.{k}", f"schedule.{k}", v) for k, v in sched.items()]
+    return out
+
+
+def _get(spec: dict, dotted: str):
+    cur = spec
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str, dataset: str | None,
+                           category: str | None, *, what: str = "--generator-dir",
+                           method: str | None = None) -> dict:
+    """Refuse a generator trained on something else than this run asks for (another generator
+    kind, dataset, category, resolution, window, UNet or schedule), naming the key and how to
+    retrain. Keys a legacy record lacks are not compared. Returns the record."""
+    spec = read_generator_record(generator_dir)
+    retrain = (f"retrain it with this config: `fast train --generator {generator} --dataset {dataset} "
+               f"--category {category}" + (" --base-dir <its base model>" if generator != "base" else "") + "`")
+    kind = spec.get("method")
+    if kind != generator:
+        raise FastError(f"{what} {generator_dir} holds a {kind!r} generator, but {method or 'this run'} needs "
+                        f"a {generator!r} generator; pass that one or train it "
+                        f"(`fast train --generator {generator}`)")
+    for key, path, want in expected_record(cfg, dataset, category):
+        have = _get(spec, path)
+        if have is None or want is None:
+            continue
+        if isinstance(want, float) or isinstance(have, float):
+            same = abs(float(have) - float(want)) <= 1e-12 * max(1.0, abs(float(want)))
+        else:
+            same = have == want
+        if not same:
+            raise FastError(f"{what} {generator_dir} was trained with {key} {have!r}, this run asks for {want!r}; "
+                            f"{retrain}")
+    if generator == "fast" and spec.get("farm_widths") is not None:
+        want = [int(w) for w in cfg["diffusion"]["farm"]["widths"]]
+        if list(spec["farm_widths"]) != want:
+            raise FastError(f"{what} {generator_dir} was trained with diffusion.farm.widths "
+                            f"{spec['farm_widths']!r}, this run asks for {want!r}; {retrain}")
+    return spec
+
+
+__all__ = ["DiffusionMethod", "GOOD", "check_generator_record", "read_generator_record"]

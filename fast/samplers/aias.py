@@ -70,8 +70,12 @@ def _segment_coefficients(key: str, ac: tuple, t_start: int, t_end: int, mode: s
 def segment_boundaries(T: int, steps: int, t_fine: int) -> list[int]:
     """S+1 strictly decreasing integer boundaries from T-1 down to t_fine-1, evenly spaced."""
     lo = int(t_fine) - 1
+    if t_fine < 0 or t_fine > T - 1:
+        raise ValueError(f"t_fine must be between 0 and T-1 = {T - 1} (the number of timesteps minus one); "
+                         f"got t_fine={t_fine}")
     if steps < 1 or steps > (T - 1) - lo:
-        raise ValueError(f"AIAS needs 1 <= steps <= {(T - 1) - lo} for T={T}, t_fine={t_fine}; got {steps}")
+        raise ValueError(f"AIAS needs 1 <= steps <= T - t_fine = {(T - 1) - lo} for T={T}, t_fine={t_fine}; "
+                         f"got steps={steps}")
     b = np.round(np.linspace(T - 1, lo, steps + 1)).astype(int).tolist()
     if len(set(b)) != len(b):  # rounding can only collide when steps is close to the maximum
         raise ValueError(f"AIAS boundaries collide for steps={steps}")
