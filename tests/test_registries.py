@@ -1,0 +1,34 @@
+"""One source per registry: the config schema's enums name exactly what the registries hold
+(formats, synthesis methods, segmenters, reference rows), and every format has dummy data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+import fast
+from fast.data import dummy
+from fast.data.registry import FORMATS
+from fast.methods import REFERENCE_ROWS, REGISTRY
+from fast.segmentation.models import SEGMENTERS
+
+SCHEMA = yaml.safe_load((Path(fast.__file__).parent / "schemas" / "config.schema.yaml").read_text())["properties"]
+
+
+def test_schema_dataset_names_are_the_formats():
+    assert SCHEMA["datasets"]["propertyNames"]["enum"] == list(FORMATS)
+
+
+def test_schema_methods_are_the_method_registry():
+    assert SCHEMA["methods"]["items"]["enum"] == list(REGISTRY)
+
+
+def test_schema_segmenters_and_reference_rows_are_the_registries():
+    seg = SCHEMA["segmentation"]["properties"]
+    assert seg["segmenters"]["items"]["enum"] == list(SEGMENTERS)
+    assert seg["reference_rows"]["items"]["enum"] == list(REFERENCE_ROWS)
+
+
+def test_every_format_has_dummy_data():
+    assert set(dummy.DEFAULTS) == set(FORMATS)
