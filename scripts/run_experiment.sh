@@ -3,7 +3,7 @@
 #   scripts/run_experiment.sh config/magnetic_tile.yaml docs/results/magnetic_tile
 # Runs `snakemake --cores $CORES --configfile CONFIG` in this checkout (data and results under its
 # paths), then copies into OUTDIR: the tables (comparison.md/.tex, summary.csv with every per-seed
-# number, differences.csv, fidelity.csv, efficiency.csv, summary.json), the figures and the sample
+# number, differences.csv, per_type.csv, fidelity.csv, efficiency.csv, summary.json), the figures and the sample
 # grid, the exact config, and run.json (commit, machine, cores, wall time) + rule_times.csv (per
 # rule: jobs, total and longest seconds, from Snakemake's benchmark files).
 set -euo pipefail
@@ -23,7 +23,7 @@ if ! snakemake --cores "$CORES" --configfile "$CONFIG" > "$LOG" 2>&1; then
 fi
 end=$(date +%s.%N)
 mkdir -p "$OUT"
-cp "$RESULTS"/tables/{comparison.md,comparison.tex,summary.csv,summary.json,differences.csv,fidelity.csv,efficiency.csv} "$OUT"/
+cp "$RESULTS"/tables/{comparison.md,comparison.tex,summary.csv,summary.json,differences.csv,per_type.csv,fidelity.csv,efficiency.csv} "$OUT"/
 rm -rf "$OUT/figures" && cp -r "$RESULTS/figures" "$OUT/figures"
 cp "$CONFIG" "$OUT/config.yaml"
 python3 - "$RESULTS/benchmarks" "$OUT" "$start" "$end" "$CONFIG" "$CORES" <<'PY'

@@ -46,8 +46,12 @@ def make_experiment(root, dataset="mvtec_ad", categories=("bottle", "cable"), se
     return root
 
 
-def config(methods=METHODS):
-    return json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle", "cable"]}},
+def config(methods=METHODS, dataset="mvtec_ad", categories=("bottle", "cable"), seeds=(0, 1),
+           segmenters=("segformer",)):
+    """The config of the experiment make_experiment builds (by hand, `fast report` reads exactly
+    the configured experiment's files)."""
+    return json.dumps({"experiment": "exp", "datasets": {dataset: {"categories": list(categories)}},
+                       "segmentation": {"segmenters": list(segmenters), "seeds": list(seeds)},
                        "methods": list(methods)})
 
 
@@ -107,7 +111,9 @@ def test_missing_methods_are_just_absent_and_no_reference_block(tmp_path):
     results = make_experiment(tmp_path / "exp", dataset="magnetic_tile", categories=("tile",),
                               seeds=(0,), segmenters=("unet",), methods=("cutpaste", "no-anomalies"))
     out = tmp_path / "out"
-    assert main(["report", "--config", config(), "--results", str(results), "--out", str(out)]) == 0
+    assert main(["report", "--config", config(dataset="magnetic_tile", categories=("tile",), seeds=(0,),
+                                              segmenters=("unet",)),
+                 "--results", str(results), "--out", str(out)]) == 0
     md = (out / "tables" / "comparison.md").read_text()
     assert "REPORTED" not in md and "fast-aias50" not in md
     assert "| tile | 60.0 / 70.0 | 48.0 / 58.0 |" in md          # one seed: mean only, no bold (1 method)
@@ -147,9 +153,27 @@ def test_undefined_metrics_do_not_break_the_report(tmp_path):
     for path in (results / "segmentation").glob("**/cutpaste/**/metrics.json"):
         rec = json.loads(path.read_text())
         path.write_text(json.dumps({**rec, **{k: None for k in METRIC_KEYS}}))
-    assert main(["report", "--config", config(), "--results", str(results)]) == 0
+    assert main(["report", "--config", config(categories=("bottle",), seeds=(0,)), "--results", str(results)]) == 0
     md = (results / "tables" / "comparison.md").read_text()
     assert "| bottle | 70.0 / 80.0 | - / - |" in md
     eff = pd.read_csv(results / "tables" / "efficiency.csv").set_index("method")
     assert np.isnan(eff.loc["cutpaste", "mIoU_mean"]) and eff.loc["fast", "mIoU_mean"] == pytest.approx(70.0)
     assert json.loads((results / "tables" / "summary.json").read_text())["mvtec_ad"]["segformer"]["cutpaste"]["mIoU"] is None
+
+
+def test_by_hand_the_report_reads_the_configured_experiment_only(tmp_path):
+    """Results of a method, seed or category no longer configured stay out of every table; handed
+    an explicit file list (as the workflow does), the report reads exactly those files."""
+    results = make_experiment(tmp_path / "exp", categories=("bottle", "cable"), seeds=(0, 1, 2))
+    assert main(["report", "--config", config(methods=("fast", "cutpaste"), categories=("bottle",), seeds=(0, 1)),
+                 "--results", str(results)]) == 0
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    assert set(summary.method) == {"fast", "cutpaste", "real-fewshot", "no-anomalies"}
+    assert set(summary.category) == {"bottle"} and set(summary.seed) == {0, 1}
+    assert set(pd.read_csv(results / "tables" / "efficiency.csv").method) <= {"fast", "cutpaste", "real-fewshot",
+                                                                             "no-anomalies"}
+    one = results / "segmentation" / "mvtec_ad" / "cable" / "fast" / "segformer" / "seed2" / "metrics.json"
+    assert main(["report", "--config", config(), "--results", str(results), "--out", str(tmp_path / "one"),
+                 "--metrics", str(one), "--timings", "--fidelity"]) == 0
+    summary = pd.read_csv(tmp_path / "one" / "tables" / "summary.csv")
+    assert set(zip(summary.method, summary.category, summary.seed)) == {("fast", "cable", 2)}

@@ -174,7 +174,7 @@ def _experiment(root, categories=("bottle", "cable"), seeds=(0, 1, 2), n=30):
 def test_report_writes_differences_and_marks_significant_ones(tmp_path):
     results = _experiment(tmp_path / "exp")
     cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle", "cable"]}},
-                      "methods": ["fast"]})
+                      "methods": ["fast"], "segmentation": {"segmenters": ["segformer"], "seeds": [0, 1, 2]}})
     assert main(["report", "--config", cfg, "--results", str(results)]) == 0
     diffs = pd.read_csv(results / "tables" / "differences.csv")
     assert list(diffs.columns) == COLUMNS
@@ -211,7 +211,8 @@ def test_report_without_per_image_files_writes_an_empty_differences_table(tmp_pa
     results = _experiment(tmp_path / "exp", categories=("bottle",), seeds=(0,))
     for p in results.glob("segmentation/**/per_image.csv"):
         p.unlink()
-    cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle"]}}, "methods": ["fast"]})
+    cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle"]}}, "methods": ["fast"],
+                      "segmentation": {"segmenters": ["segformer"]}})
     assert main(["report", "--config", cfg, "--results", str(results)]) == 0
     assert pd.read_csv(results / "tables" / "differences.csv").empty
     assert "difference to" not in (results / "tables" / "comparison.md").read_text()

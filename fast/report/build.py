@@ -3,7 +3,8 @@
 Writes (under --out, default --results): tables/summary.csv, tables/summary.json,
 tables/comparison.md, tables/comparison.tex, tables/efficiency.csv, tables/differences.csv (paired
 bootstrap differences to the reference rows, from every per_image.csv: fast.report.stats),
-tables/fidelity.csv (every fidelity/<ds>/<cat>/<method>.csv of `fast fidelity`) and figures/metrics/*.png.
+tables/fidelity.csv (every fidelity/<ds>/<cat>/<method>.csv of `fast fidelity`), tables/per_type.csv
+(anomaly IoU per defect type, from the per_image.csv files) and figures/metrics/*.png.
 Every file is written atomically; the figures directory is replaced as a whole.
 """
 
@@ -15,20 +16,21 @@ from pathlib import Path
 from fast.config import load_config
 from fast.errors import FastError
 from fast.io import atomic_dir, atomic_path, write_json
-from fast.report.collect import load_fidelity, load_metrics, load_reference, load_timings, method_order
+from fast.report.collect import (configured_files, load_fidelity, load_metrics, load_reference, load_timings,
+                                 method_order)
 from fast.report.figures import make_figures
 from fast.report.stats import METRICS as DIFF_METRICS
 from fast.report.stats import differences, load_per_image
 from fast.report.tables import (aggregate, comparison_table, differences_table, efficiency_table,
-                                fidelity_table, reported_table, summary_json, threshold_free_table,
-                                to_latex, to_markdown)
+                                fidelity_table, per_type_iou, per_type_table, reported_table, summary_json,
+                                threshold_free_table, to_latex, to_markdown)
 
 log = logging.getLogger(__name__)
 DEFAULT_REFERENCE = Path(__file__).with_name("fast_paper_results.csv")
 
 
 def comparison_documents(long, reference, methods, experiment: str, diffs=None,
-                         fidelity=None) -> tuple[str, str]:
+                         fidelity=None, per_type=None) -> tuple[str, str]:
     """(Markdown, LaTeX) of every comparison table, per dataset and segmenter, each followed by its
     bootstrap differences to the reference rows; then the generator fidelity per dataset."""
     agg = aggregate(long)
@@ -53,6 +55,9 @@ def comparison_documents(long, reference, methods, experiment: str, diffs=None,
                 md.append(f"_Published numbers for {dataset} exist for segmenters {segs} only "
                           f"(or other categories); none are comparable with this {segmenter} table._\n")
             tables.append(threshold_free_table(agg, dataset, segmenter, present))
+            by_type = None if per_type is None else per_type_table(per_type, dataset, segmenter, present)
+            if by_type is not None:
+                tables.append(by_type)
             for t in tables:
                 md.append(to_markdown(t))
                 tex.append(to_latex(t))
@@ -84,8 +89,16 @@ def run_report(args) -> int:
     if args.reference and not reference_path.is_file():
         raise FastError(f"reference file not found: {reference_path} (config paths.reference)")
 
-    long = load_metrics(results)
-    timings = load_timings(results)
+    # The workflow hands the report its input files; by hand, the configured experiment's files.
+    files = configured_files(results, cfg)
+    for kind in files:
+        if getattr(args, kind, None) is not None:
+            files[kind] = [Path(p) for p in getattr(args, kind)]
+    if not files["metrics"]:
+        raise FastError(f"no segmentation/**/metrics.json of the configured experiment under {results}: "
+                        f"run the evaluate rules first")
+    long = load_metrics(files["metrics"])
+    timings = load_timings(files["timings"])
     reference = load_reference(reference_path)
     methods = method_order(long.method, cfg["methods"])
     tables = out / "tables"
@@ -93,13 +106,18 @@ def run_report(args) -> int:
     with atomic_path(tables / "summary.csv") as tmp:
         long.to_csv(tmp, index=False)
     write_json(tables / "summary.json", summary_json(aggregate(long)))
-    diffs = differences(load_per_image(results))
+    per_image = load_per_image([p.with_name("per_image.csv") for p in files["metrics"]
+                                if p.with_name("per_image.csv").is_file()])
+    diffs = differences(per_image)
+    per_type = per_type_iou(per_image)
+    with atomic_path(tables / "per_type.csv") as tmp:
+        per_type.to_csv(tmp, index=False)
     with atomic_path(tables / "differences.csv") as tmp:
         diffs.to_csv(tmp, index=False)
-    fidelity = load_fidelity(results)
+    fidelity = load_fidelity(files["fidelity"])
     with atomic_path(tables / "fidelity.csv") as tmp:
         fidelity.to_csv(tmp, index=False)
-    md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity)
+    md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity, per_type)
     with atomic_path(tables / "comparison.md") as tmp:
         tmp.write_text(md)
     with atomic_path(tables / "comparison.tex") as tmp:

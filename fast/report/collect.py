@@ -13,14 +13,45 @@ from fast.methods import REFERENCE_ROWS
 from fast.metrics import METRIC_KEYS
 
 ID_COLUMNS = ["dataset", "category", "method", "segmenter", "seed"]
+# Layout of an experiment directory's result files (what the workflow's path functions write).
+METRICS_GLOB = "segmentation/*/*/*/*/seed*/metrics.json"
+TIMING_GLOB = "synthetic/*/*/*/timing.json"
+FIDELITY_GLOB = "fidelity/*/*/*.csv"
+
+
+def _files(source, pattern: str) -> list[Path]:
+    """``source`` as a list of files: a directory is globbed with ``pattern``, a list is taken as is."""
+    if isinstance(source, (str, Path)):
+        return sorted(Path(source).glob(pattern))
+    return [Path(p) for p in source]
+
+
+def configured_files(results: str | Path, cfg: dict) -> dict[str, list[Path]]:
+    """The result files of ``results`` that belong to the experiment ``cfg`` describes (its
+    datasets, categories, methods and reference rows, segmenters, seeds), by kind: what
+    `fast report` reads when it is not handed its files (the workflow hands them). Files of a
+    method, seed or category no longer configured are left out, so stale numbers never reach a
+    table."""
+    seg = cfg["segmentation"]
+    cats = {(d, c) for d, e in cfg["datasets"].items() for c in e["categories"]}
+    methods = set(cfg["methods"])
+    rows = methods | set(seg["reference_rows"])
+    seeds = {f"seed{k}" for k in seg["seeds"]}
+    metrics = [p for p in _files(results, METRICS_GLOB)
+               if tuple(p.parts[-6:-4]) in cats and p.parts[-4] in rows
+               and p.parts[-3] in seg["segmenters"] and p.parts[-2] in seeds]
+    timings = [p for p in _files(results, TIMING_GLOB) if tuple(p.parts[-4:-2]) in cats and p.parts[-2] in methods]
+    fidelity = [p for p in _files(results, FIDELITY_GLOB) if tuple(p.parts[-3:-1]) in cats and p.stem in methods]
+    return {"metrics": metrics, "timings": timings, "fidelity": fidelity}
 TIMING_KEYS = ["nfe", "seconds_per_image", "images_per_s", "wall_seconds", "images", "device"]
 
 
-def load_metrics(results: str | Path) -> pd.DataFrame:
-    """Long table (one row per dataset x category x method x segmenter x seed x metric) from every
-    ``segmentation/**/metrics.json``; values are fractions, NaN where undefined."""
+def load_metrics(source) -> pd.DataFrame:
+    """Long table (one row per dataset x category x method x segmenter x seed x metric) from the
+    given metrics.json files (or every one under a results directory); values are fractions, NaN
+    where undefined."""
     rows = []
-    for path in sorted(Path(results).glob("segmentation/**/metrics.json")):
+    for path in _files(source, METRICS_GLOB):
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -33,16 +64,18 @@ def load_metrics(results: str | Path) -> pd.DataFrame:
             rows.append({**{k: record[k] for k in ID_COLUMNS}, "metric": metric,
                          "value": np.nan if value is None else float(value)})
     if not rows:
-        raise FastError(f"no segmentation/**/metrics.json under {results}: run the evaluate rules first")
+        raise FastError(f"no metrics.json files in {source if isinstance(source, (str, Path)) else 'the inputs'}"
+                        f": run the evaluate rules first")
     table = pd.DataFrame(rows)
     table["seed"] = table["seed"].astype(int)
     return table.sort_values(ID_COLUMNS + ["metric"], kind="stable").reset_index(drop=True)
 
 
-def load_timings(results: str | Path) -> pd.DataFrame:
-    """One row per (dataset, category, method) from ``synthetic/<ds>/<cat>/<method>/timing.json``."""
+def load_timings(source) -> pd.DataFrame:
+    """One row per (dataset, category, method) from ``synthetic/<ds>/<cat>/<method>/timing.json``
+    files (given, or every one under a results directory)."""
     rows = []
-    for path in sorted(Path(results).glob("synthetic/*/*/*/timing.json")):
+    for path in _files(source, TIMING_GLOB):
         dataset, category, method = path.parts[-4:-1]
         try:
             record = json.loads(path.read_text())
@@ -78,11 +111,11 @@ FIDELITY_COLUMNS = ["dataset", "category", "method", "type", "n", "n_real", "del
                     "contrast_syn", "contrast_real", "grad_syn", "grad_real", "w1", "ratio"]
 
 
-def load_fidelity(results: str | Path) -> pd.DataFrame:
-    """Every ``fidelity/<ds>/<cat>/<method>.csv`` (written by `fast fidelity`) as one table;
-    dataset, category and method are taken from the path."""
+def load_fidelity(source) -> pd.DataFrame:
+    """The ``fidelity/<ds>/<cat>/<method>.csv`` files of `fast fidelity` (given, or every one under
+    a results directory) as one table; dataset, category and method are taken from the path."""
     parts = []
-    for path in sorted(Path(results).glob("fidelity/*/*/*.csv")):
+    for path in _files(source, FIDELITY_GLOB):
         dataset, category, method = *path.parts[-3:-1], path.stem
         try:
             table = pd.read_csv(path, dtype={"type": str})

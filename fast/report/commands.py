@@ -9,6 +9,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--results", required=True, help="experiment directory results/<experiment>")
     p.add_argument("--reference", default=None, help="CSV of published numbers (default: shipped copy)")
     p.add_argument("--out", default=None, help="default: --results")
+    for kind, what in (("metrics", "metrics.json (per_image.csv beside each is read too)"),
+                       ("timings", "synthetic timing.json"), ("fidelity", "fidelity CSV")):
+        p.add_argument(f"--{kind}", nargs="*", default=None, metavar="FILE",
+                       help=f"the {what} files to aggregate (default: those of the configured "
+                            f"experiment under --results)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("fidelity", help="in-mask statistics of synthetic vs real gen_train defects, per anomaly type")

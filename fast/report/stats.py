@@ -55,16 +55,20 @@ def _read_one(path: Path) -> pd.DataFrame:
         raise FastError(f"{path}: missing columns {missing} (re-run `fast evaluate`)")
     if table["image"].duplicated().any():
         raise FastError(f"{path}: duplicate image rows")
-    return table[["image", *COUNTS]].assign(dataset=dataset, category=category, method=method,
+    if "anomaly_type" not in table.columns:
+        table["anomaly_type"] = ""
+    table["anomaly_type"] = table["anomaly_type"].fillna("").astype(str)
+    return table[["image", "anomaly_type", *COUNTS]].assign(dataset=dataset, category=category, method=method,
                                             segmenter=segmenter, seed=int(seed_dir[4:]))
 
 
-def load_per_image(results: str | Path) -> pd.DataFrame:
-    """Every ``segmentation/**/per_image.csv`` under ``results`` as one table (RUN_KEYS, image, counts);
-    empty (with those columns) when there is none."""
-    paths = sorted(Path(results).glob("segmentation/*/*/*/*/seed*/per_image.csv"))
+def load_per_image(source) -> pd.DataFrame:
+    """The given ``.../seed<k>/per_image.csv`` files (or every one under a results directory) as one
+    table (RUN_KEYS, image, counts); empty (with those columns) when there is none."""
+    paths = (sorted(Path(source).glob("segmentation/*/*/*/*/seed*/per_image.csv"))
+             if isinstance(source, (str, Path)) else [Path(p) for p in source])
     if not paths:
-        return pd.DataFrame(columns=[*RUN_KEYS, "image", *COUNTS])
+        return pd.DataFrame(columns=[*RUN_KEYS, "image", "anomaly_type", *COUNTS])
     return pd.concat([_read_one(p) for p in paths], ignore_index=True)
 
 

@@ -194,6 +194,48 @@ def fidelity_table(fidelity: pd.DataFrame, dataset: str, methods: list[str]) -> 
     return table
 
 
+PER_TYPE_COLUMNS = ["dataset", "category", "anomaly_type", "method", "segmenter", "mean", "std", "n_seeds",
+                    "n_images"]
+
+
+def per_type_iou(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Anomaly IoU per defect type (%): per run, tp / (tp + fp + fn) summed over the test images of
+    that type (normal test images, whose false positives belong to no type, are left out); then mean
+    and sample std over seeds. Shows which defect types a method's data teaches, which the pooled
+    mIoU hides when one type holds most anomalous pixels."""
+    rows = per_image[per_image["anomaly_type"].astype(str).str.len() > 0]
+    rows = rows[rows["anomaly_type"] != "good"]
+    if rows.empty:
+        return pd.DataFrame(columns=PER_TYPE_COLUMNS)
+    keys = ["dataset", "category", "anomaly_type", "method", "segmenter"]
+    sums = rows.groupby([*keys, "seed"], sort=True).agg(tp=("tp", "sum"), fp=("fp", "sum"), fn=("fn", "sum"),
+                                                       n_images=("image", "size")).reset_index()
+    den = sums.tp + sums.fp + sums.fn
+    sums["iou"] = np.where(den > 0, 100.0 * sums.tp / den.where(den > 0, 1), np.nan)
+    out = (sums.groupby(keys, sort=True)
+           .agg(mean=("iou", "mean"), std=("iou", lambda v: v.std(ddof=1) if v.notna().sum() > 1 else np.nan),
+                n_seeds=("iou", "count"), n_images=("n_images", "max")).reset_index())
+    return out[PER_TYPE_COLUMNS]
+
+
+def per_type_table(per_type: pd.DataFrame, dataset: str, segmenter: str, methods: list[str]) -> Table | None:
+    """(category, defect type) as rows, methods as columns: anomaly IoU (%), mean ± std over seeds."""
+    sub = per_type[(per_type.dataset == dataset) & (per_type.segmenter == segmenter)]
+    if sub.empty:
+        return None
+    present = [m for m in methods if m in set(sub.method)]
+    cells = {(r.category, r.anomaly_type, r.method): (r.mean, r.std) for r in sub.itertuples(index=False)}
+    table = Table(f"{dataset} / {segmenter}: anomaly IoU per defect type (%), mean ± std over seeds",
+                  ["category / type", "test images", *present],
+                  note="tp / (tp + fp + fn) over the anomalous test images of each type only.")
+    for (cat, kind), grp in sub.groupby(["category", "anomaly_type"], sort=True):
+        vals = {m: cells.get((cat, kind, m), (np.nan, np.nan))[0] for m in present}
+        best = _best(vals, present)
+        table.rows.append([[(f"{cat} / {kind}", False)], [(str(int(grp.n_images.max())), False)],
+                           *([(_fmt(*cells.get((cat, kind, m), (np.nan, np.nan))), m in best)] for m in present)])
+    return table
+
+
 # ----------------------------------------------------------------------------------- rendering
 def to_markdown(table: Table) -> str:
     def cell(parts):

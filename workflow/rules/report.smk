@@ -13,7 +13,7 @@ rule fidelity:
         # configured synthesis methods only (the reference rows have no synthetic data)
         method="|".join(re.escape(m) for m in METHODS),
     params:
-        cfg=lambda w: rule_config("fidelity", w.dataset, w.method),
+        cfg=lambda w: rule_config("fidelity", w.dataset, w.category, w.method),
         synthetic=lambda w: synthetic_dir(w.dataset, w.category, w.method),
         prepared=f"{DATA}/prepared",
     log:
@@ -32,6 +32,7 @@ rule fidelity:
 rule report:
     input:
         metrics=segmentation_targets(),
+        per_image=[p.replace("metrics.json", "per_image.csv") for p in segmentation_targets()],
         timing=[f"{synthetic_dir(d, c, m)}/timing.json" for d, c in pairs() for m in METHODS],
         fidelity=[f"{RESULTS}/fidelity/{d}/{c}/{m}.csv" for d, c in pairs() for m in METHODS],
         reference=CFG["paths"]["reference"],
@@ -42,6 +43,7 @@ rule report:
         efficiency=report(f"{RESULTS}/tables/efficiency.csv", caption="../report/efficiency.rst", category="Tables"),
         summary_json=f"{RESULTS}/tables/summary.json",
         differences=report(f"{RESULTS}/tables/differences.csv", category="Tables"),
+        per_type=report(f"{RESULTS}/tables/per_type.csv", category="Tables"),
         fidelity=report(f"{RESULTS}/tables/fidelity.csv", category="Tables"),
         figures=report(directory(f"{RESULTS}/figures/metrics"), patterns=["{name}.png"],
                        caption="../report/figures.rst", category="Figures"),
@@ -57,8 +59,10 @@ rule report:
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
     shell:
+        # the report reads exactly its declared inputs (no glob of results/: a removed method's
+        # stale files never reach a table)
         "fast report --config {params.cfg} --results {params.results} --reference {input.reference}"
-        " > {log} 2>&1"
+        " --metrics {input.metrics:q} --timings {input.timing:q} --fidelity {input.fidelity:q} > {log} 2>&1"
 
 
 rule sample_grid:
