@@ -56,24 +56,46 @@ def seg_rows():
 RULE_SECTIONS = {
     "prepare": ["resolution", "seed"],
     "train_generator": ["resolution", "seed", "device", "diffusion"],
-    "synthesize": ["resolution", "seed", "device", "diffusion", "aias", "synthesis"],
+    "synthesize": ["resolution", "seed", "device", "synthesis"],
     "train_segmenter": ["resolution", "device", "segmentation"],
-    "evaluate": ["resolution", "device", "segmentation"],
+    "evaluate": ["resolution", "device"],
     "fidelity": ["resolution"],
     "report": ["paths", "report", "segmentation", "methods", "synthesis", "aias"],
 }
+# The schema needs a method list; views of jobs that belong to no synthesis method (prepare, the
+# shared base model, the reference rows' segmenters) carry this fixed one, so that their params do not
+# change when the experiment's method list does.
+PLACEHOLDER_METHOD = next(iter(REGISTRY))
+# Segmenter settings that select jobs rather than configure one: a job's view holds its own
+# segmenter and seed instead, so adding a seed or a segmenter adds jobs and reruns none.
+SEG_JOB_KEYS = ("segmenters", "seeds", "reference_rows")
 
 
-def rule_config(rule_name, dataset=None, method=None):
-    """A minimal valid config (JSON, shell-quoted) holding only what rule ``rule_name`` depends on."""
-    view = {"experiment": EXP, "methods": METHODS if method is None else [method]}
-    if method is not None and method not in REGISTRY:
-        # a generator that is no synthesis method (the shared base): the schema needs a method
-        # name; a fixed one (a method sampling it) keeps the params independent of the config
-        view["methods"] = [m for m in REGISTRY if GENERATOR_OF[m] == method][:1] or [next(iter(REGISTRY))]
-    view["datasets"] = {d: CFG["datasets"][d] for d in ([dataset] if dataset else DATASETS)}
+def rule_config(rule_name, dataset=None, category=None, method=None, segmenter=None, seed=None):
+    """A minimal valid config (JSON, shell-quoted) holding exactly what one job of ``rule_name``
+    reads: its dataset with its one category, its method, its segmenter and seed, and the config
+    sections of RULE_SECTIONS. The report's view holds the whole experiment."""
+    view = {"experiment": EXP}
+    if rule_name == "report":
+        view["methods"] = METHODS
+    elif method in REGISTRY:
+        view["methods"] = [method]
+    elif method in BASE_OF:
+        # a generator that is no synthesis method (the shared base): a method sampling it
+        view["methods"] = [m for m in REGISTRY if GENERATOR_OF[m] == method][:1] or [PLACEHOLDER_METHOD]
+    else:  # a job of no method (prepare) or a reference row
+        view["methods"] = [PLACEHOLDER_METHOD]
+    datasets = [dataset] if dataset else DATASETS
+    view["datasets"] = {d: ({**CFG["datasets"][d], "categories": [category]} if category else CFG["datasets"][d])
+                        for d in datasets}
     for key in RULE_SECTIONS[rule_name]:
         view[key] = CFG[key]
+    if rule_name == "synthesize" and method is not None and GENERATOR_OF.get(method):
+        # only methods that sample a trained generator read the model and sampler settings
+        view["diffusion"], view["aias"] = CFG["diffusion"], CFG["aias"]
+    if rule_name == "train_segmenter" and segmenter is not None:
+        view["segmentation"] = {**{k: v for k, v in SEG.items() if k not in SEG_JOB_KEYS},
+                                "segmenters": [segmenter], "seeds": [int(seed)], "reference_rows": []}
     if method is not None and method in CFG["method_options"]:
         view["method_options"] = {method: CFG["method_options"][method]}
     if rule_name == "train_generator" and method is not None:

@@ -29,7 +29,7 @@ rule prepare:
     output:
         f"{DATA}/prepared/{{dataset}}/{{category}}/manifest.csv",
     params:
-        cfg=lambda w: rule_config("prepare", w.dataset),
+        cfg=lambda w: rule_config("prepare", w.dataset, w.category),
         prepared=lambda w, output: Path(output[0]).parents[2],  # <prepared>/<dataset>/<category>/manifest.csv
         resolution=CFG["resolution"],
         seed=CFG["seed"],

@@ -20,7 +20,7 @@ rule train_base:
         model=f"{RESULTS}/generators/{{dataset}}/{{category}}/{BASE_GENERATOR}/model.safetensors",
         config=f"{RESULTS}/generators/{{dataset}}/{{category}}/{BASE_GENERATOR}/config.json",
     params:
-        cfg=lambda w: rule_config("train_generator", w.dataset, BASE_GENERATOR),
+        cfg=lambda w: rule_config("train_generator", w.dataset, w.category, BASE_GENERATOR),
         out=lambda w: generator_dir(w.dataset, w.category, BASE_GENERATOR),
         prepared=f"{DATA}/prepared",
         generator=BASE_GENERATOR,
@@ -50,7 +50,7 @@ rule train_generator:
     wildcard_constraints:
         generator="|".join(g for g in BASE_OF if BASE_OF[g]),
     params:
-        cfg=lambda w: rule_config("train_generator", w.dataset, w.generator),
+        cfg=lambda w: rule_config("train_generator", w.dataset, w.category, w.generator),
         out=lambda w: generator_dir(w.dataset, w.category, w.generator),
         prepared=f"{DATA}/prepared",
         generator=lambda w: w.generator,
@@ -77,7 +77,7 @@ rule synthesize:
         manifest=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/manifest.csv",
         timing=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/timing.json",
     params:
-        cfg=lambda w: rule_config("synthesize", w.dataset, w.method),
+        cfg=lambda w: rule_config("synthesize", w.dataset, w.category, w.method),
         out=lambda w: synthetic_dir(w.dataset, w.category, w.method),
         generator=lambda w, input: (
             f"--generator-dir {shlex.quote(os.path.dirname(input.generator))}" if "generator" in input.keys() else ""

@@ -1,7 +1,8 @@
 # train segmenter -> evaluate (per dataset x category x method x segmenter x seed).
 # Synthesis methods train on their synthetic directory; the reference rows (real-fewshot,
-# no-anomalies) on the prepared data only. The config view carries the method itself for synthesis
-# methods, so adding a method to the experiment does not retrain the existing segmenters.
+# no-anomalies) on the prepared data only. Each job's config view holds its own category, method,
+# segmenter and seed only (common.smk, rule_config), so adding a seed, a method, a segmenter or a
+# category adds jobs and reruns none of the existing ones.
 
 SEG_OUT = f"{RESULTS}/segmentation/{{dataset}}/{{category}}/{{method}}/{{segmenter}}/seed{{seed}}"
 SEG_LOG = "{dataset}/{category}/{method}/{segmenter}/seed{seed}"
@@ -19,9 +20,7 @@ rule train_segmenter:
         model=f"{SEG_OUT}/model.safetensors",
         config=f"{SEG_OUT}/train_config.json",
     params:
-        cfg=lambda w: rule_config(
-            "train_segmenter", w.dataset, w.method if w.method in METHODS else None
-        ),
+        cfg=lambda w: rule_config("train_segmenter", w.dataset, w.category, w.method, w.segmenter, w.seed),
         prepared=f"{DATA}/prepared",
         synthetic=lambda w, input: (
             f"--synthetic {shlex.quote(os.path.dirname(input.synthetic))}"
@@ -54,9 +53,7 @@ rule evaluate:
         metrics=f"{SEG_OUT}/metrics.json",
         per_image=f"{SEG_OUT}/per_image.csv",
     params:
-        cfg=lambda w: rule_config(
-            "evaluate", w.dataset, w.method if w.method in METHODS else None
-        ),
+        cfg=lambda w: rule_config("evaluate", w.dataset, w.category, w.method),
         prepared=f"{DATA}/prepared",
     log:
         f"{LOGS}/evaluate/{SEG_LOG}.log",

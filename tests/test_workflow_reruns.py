@@ -1,0 +1,107 @@
+"""A benchmark grows by a seed, a method, a category: after a complete run, each such change must
+add exactly its own jobs and rerun none of the others (each job's params hold only what it reads:
+workflow/rules/common.smk, rule_config), and removing a category reruns only the report."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import yaml
+
+from workflow_support import copy_repo, dry_run_jobs, run, snakemake
+
+pytestmark = pytest.mark.slow
+
+BASE = {
+    "experiment": "reruns", "seed": 0, "device": "cpu",
+    "paths": {"data": "data/reruns"},
+    "datasets": {"synthetic": {"root": None, "categories": ["fabric", "washer"],
+                               "options": {"categories": ["fabric", "washer"], "image_size": 32,
+                                           "n_normal_train": 4, "n_normal_test": 2,
+                                           "n_anomalous_per_type": 2}}},
+    "resolution": 32,
+    "diffusion": {"unet": {"block_out_channels": [16, 16, 16], "layers_per_block": 1},
+                  "farm": {"widths": [8, 16, 32]},
+                  "train": {"steps": 2, "finetune_steps": 1, "batch_size": 2, "checkpoint_every": 2}},
+    "aias": {"steps": 2, "t_fine": 1},
+    "synthesis": {"n_per_type": 1},
+    "methods": ["fast", "cutpaste"],
+    "segmentation": {"segmenters": ["unet"], "seeds": [0], "steps": 2, "batch_size": 2,
+                     "encoder_weights": None, "reference_rows": ["real-fewshot"]},
+    "report": {"sample_grid": True},
+}
+
+
+def _write(repo, name, cfg):
+    path = repo / "config" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(path.relative_to(repo))
+
+
+def _planned(repo, cfg, name):
+    out = run(snakemake("-n", "--cores", "1", "--configfile", _write(repo, name, cfg)), repo, timeout=180).stdout
+    return Counter(j["rule"] for j in dry_run_jobs(out) if j["rule"] != "all")
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("reruns") / "repo", git=False)
+    run(snakemake("--cores", "2", "--configfile", _write(repo, "base", BASE)), repo, timeout=1500)
+    return repo
+
+
+def _with(**changes):
+    cfg = yaml.safe_load(yaml.safe_dump(BASE))
+    for key, value in changes.items():
+        section, _, sub = key.partition("__")
+        if sub:
+            cfg[section][sub] = value
+        else:
+            cfg[section] = value
+    return cfg
+
+
+def test_a_complete_run_leaves_nothing_to_do(complete_run):
+    assert _planned(complete_run, BASE, "same") == Counter()
+
+
+def test_one_more_seed_adds_only_its_segmenters(complete_run):
+    # 2 categories x 3 rows (fast, cutpaste, real-fewshot) x 1 new seed; the report aggregates them
+    planned = _planned(complete_run, _with(segmentation__seeds=[0, 1]), "seed")
+    assert planned == Counter({"train_segmenter": 6, "evaluate": 6, "report": 1})
+
+
+def test_one_more_method_adds_only_its_jobs(complete_run):
+    # nsa: training-free; per category one synthesis, its fidelity, one segmenter and its evaluation;
+    # the report and the sample grid show every method
+    planned = _planned(complete_run, _with(methods=["fast", "cutpaste", "nsa"]), "method")
+    assert planned == Counter({"synthesize": 2, "fidelity": 2, "train_segmenter": 2, "evaluate": 2,
+                               "report": 1, "sample_grid": 1})
+
+
+def test_one_fewer_category_reruns_only_the_report(complete_run):
+    cfg = _with()
+    cfg["datasets"]["synthetic"]["categories"] = ["fabric"]
+    assert _planned(complete_run, cfg, "category") == Counter({"report": 1, "sample_grid": 1})
+
+
+def test_the_report_reads_its_declared_inputs_only(complete_run):
+    """A method's stale results on disk (here: a copy of cutpaste's as `draem`) never reach the
+    table of an experiment that does not configure it."""
+    import shutil
+
+    results = complete_run / "results" / "reruns"
+    for sub in ("segmentation", "synthetic"):
+        src = results / sub / "synthetic" / "fabric" / "cutpaste"
+        shutil.copytree(src, src.with_name("draem"))
+    for path in (results / "segmentation" / "synthetic" / "fabric" / "draem").rglob("metrics.json"):
+        path.write_text(path.read_text().replace('"cutpaste"', '"draem"'))
+    run(snakemake("--cores", "1", "--forcerun", "report", "--configfile",
+                  _write(complete_run, "report", BASE)), complete_run, timeout=300)
+    summary = (results / "tables" / "summary.csv").read_text()
+    assert "cutpaste" in summary and "draem" not in summary
+    # by hand (`fast report` without file lists) the configured experiment's files only
+    run(["fast", "report", "--config", str(complete_run / "config" / "report.yaml"), "--results", str(results),
+         "--out", str(complete_run / "by_hand")], complete_run, timeout=300)
+    assert "draem" not in (complete_run / "by_hand" / "tables" / "summary.csv").read_text()
