@@ -101,8 +101,8 @@ def check_consistency(cfg: dict) -> str | None:
     if d["backbone"] == "pixel":
         levels = len(d["unet"]["block_out_channels"])
         need = 2 ** (levels - 1)
-        why = [f"the pixel UNet halves it {levels - 1} time(s): diffusion.unet.block_out_channels has "
-               f"{levels} levels"]
+        times = {1: "once", 2: "twice"}.get(levels - 1, f"{levels - 1} times")
+        why = [f"the pixel UNet halves it {times}: diffusion.unet.block_out_channels has {levels} levels"]
         if any(uses_farm(m) for m in diffusion):
             if need < 4:
                 why.append("FARM halves it twice")

@@ -40,7 +40,7 @@ from fast import methods as registry
 from fast.config import load_config
 from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
-from fast.io import atomic_dir, write_json, write_png
+from fast.io import atomic_dir, ensure_dir, write_json, write_png
 from fast.methods.base import SynthesisMethod, SynthesisRequest
 from fast.methods.masks import MaskPool
 
@@ -213,6 +213,7 @@ def run_synthesize(args) -> int:
     if args.method not in registry.REGISTRY:
         raise FastError(f"unknown method {args.method!r}; known methods: {', '.join(registry.REGISTRY)}")
     prepared = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
+    ensure_dir(Path(args.out).parent, "--out")  # a path that cannot be written is refused first
     gen_dir = Path(args.generator_dir) if args.generator_dir else None
     needs = registry.GENERATOR_OF.get(args.method)
     if needs and gen_dir is None:

@@ -344,6 +344,9 @@ def s_under_file(command: str):
             argv = prep_argv("synthetic", w.raw, out)
         elif command == "synthesize":
             argv = synth_argv(w, out, "cutpaste")
+        elif command == "train":
+            refuse_model_load(mp)
+            argv = train_argv(w, out, cfg_json(), "fast", base=w.base)
         else:
             argv = ["fetch", "synthetic", "--out", str(out), "--options", json.dumps(SYNTH_OPTIONS)]
         return Run(argv, blocker)
@@ -684,6 +687,7 @@ CASES = [
          ("holds a 'fast' generator", "needs a 'base' generator"), origin="more"),
     Case("prepare-out-under-a-file", s_under_file("prepare"), 2, ("afile is a regular file, not a directory",), UNCHANGED),
     Case("synthesize-out-under-a-file", s_under_file("synthesize"), 2, ("afile is a regular file, not a directory",), UNCHANGED),
+    Case("train-out-under-a-file", s_under_file("train"), 2, ("afile is a regular file, not a directory",), UNCHANGED, origin="more"),
     Case("fetch-out-under-a-file", s_under_file("fetch"), 2, ("afile is a regular file, not a directory",), UNCHANGED, origin="more"),
     Case("prepare-read-only-mount", s_prepare_fault(errno.EROFS, "mkdir"), 2,
          ("Read-only file system", "choose a writable output directory", "prep")),
@@ -713,13 +717,13 @@ CASES = [
     Case("config-typo-mask-pool", s_config(**{"synthesis.mask_pool.perlin_frac": 0.2}), 2,
          ("unknown config key 'synthesis.mask_pool.perlin_frac'",), origin="more"),
     Case("generator-other-category", s_synth(category="washer"), 2,
-         ("trained with --category 'fabric', this run asks for 'washer'", "retrain it", "--category washer")),
+         ("trained with --category 'fabric', this run asks for 'washer'", "retrain it", "--category washer --generator base")),
     Case("generator-other-resolution", s_synth(resolution=64), 2,
-         ("trained with resolution 32, this run asks for 64", "retrain it")),
+         ("trained with resolution 32, this run asks for 64", "retrain it (its base model first)")),
     Case("generator-other-unet-size", s_synth(**{"diffusion.unet.block_out_channels": [16, 16]}), 2,
-         ("diffusion.unet.block_out_channels [8, 16], this run asks for [16, 16]", "fast train --generator fast")),
+         ("diffusion.unet.block_out_channels [8, 16], this run asks for [16, 16]", "--generator fast --base-dir BASE")),
     Case("generator-other-farm-widths", s_synth(**{"diffusion.farm.widths": [8, 8, 8]}), 2,
-         ("diffusion.farm.widths [4, 8, 8]",), origin="more"),
+         ("diffusion.farm.widths [4, 8, 8]", "retrain FARM on its base model"), origin="more"),
     Case("generator-other-schedule", s_synth(**{"diffusion.num_train_timesteps": 60}), 2,
          ("diffusion.num_train_timesteps 50, this run asks for 60",), origin="more"),
     Case("train-base-of-other-category", s_train_base_mismatch, 2,

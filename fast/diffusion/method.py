@@ -271,8 +271,12 @@ def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str,
     kind, dataset, category, resolution, window, UNet or schedule), naming the key and how to
     retrain. Keys a legacy record lacks are not compared. Returns the record."""
     spec = read_generator_record(generator_dir)
-    retrain = (f"retrain it with this config: `fast train --generator {generator} --dataset {dataset} "
-               f"--category {category}" + (" --base-dir <its base model>" if generator != "base" else "") + "`")
+    train = f"fast train --config <this config> --dataset {dataset} --category {category}"
+    if generator == "base":
+        retrain = f"pass the one trained for this run, or retrain it: `{train} --generator base --out BASE`"
+    else:
+        retrain = (f"pass the one trained for this run, or retrain it (its base model first): `{train} "
+                   f"--generator base --out BASE` then `{train} --generator {generator} --base-dir BASE --out DIR`")
     kind = spec.get("method")
     if kind != generator:
         raise FastError(f"{what} {generator_dir} holds a {kind!r} generator, but {method or 'this run'} needs "
@@ -293,7 +297,8 @@ def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str,
         want = [int(w) for w in cfg["diffusion"]["farm"]["widths"]]
         if list(spec["farm_widths"]) != want:
             raise FastError(f"{what} {generator_dir} was trained with diffusion.farm.widths "
-                            f"{spec['farm_widths']!r}, this run asks for {want!r}; {retrain}")
+                            f"{spec['farm_widths']!r}, this run asks for {want!r}; retrain FARM on its base "
+                            f"model: `{train} --generator fast --base-dir BASE --out DIR`")
     return spec
 
 

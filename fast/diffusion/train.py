@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from fast.data.manifest import GOOD, PreparedCategory
 from fast.errors import FastError
-from fast.io import atomic_path, write_json
+from fast.io import atomic_path, ensure_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,7 @@ def run_train(args) -> int:
     if base_dir is not None and not (base_dir / "model.safetensors").is_file():
         raise FastError(f"--base-dir {base_dir}: no trained generator there (model.safetensors missing)")
     prepared = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
+    ensure_dir(Path(args.out), "--out")  # a path that cannot be written is refused before training
     method = build_method(args.generator, cfg)
     method.fit(prepared, Path(args.out), base_dir)
     return 0
