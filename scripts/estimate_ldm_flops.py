@@ -1,0 +1,67 @@
+"""FLOPs of the paper's LDM (CompVis/ldm-text2im-large-256: UNet, KL-f8 autoencoder, LDM-BERT) at
+256 px, counted with torch.utils.flop_counter on the meta device (no weights, no GPU, seconds on a
+CPU). The README's cluster estimate ("Reproduce the papers on a cluster") divides these by an
+assumed sustained throughput; replace it with results/<experiment>/benchmarks/*.tsv once jobs ran.
+
+    python scripts/estimate_ldm_flops.py [--batch 8] [--tflops 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def tflop(fn) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e12
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tflops", type=float, default=25.0, help="assumed sustained TFLOP/s of one GPU")
+    args = ap.parse_args()
+    b = args.batch
+    with torch.device("meta"):  # the diffusers configs of ldm-text2im-large-256
+        unet = UNet2DConditionModel(sample_size=32, in_channels=4, out_channels=4,
+                                    block_out_channels=(320, 640, 1280, 1280),
+                                    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                                    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+                                    layers_per_block=2, cross_attention_dim=1280, attention_head_dim=8)
+        vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                            up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512),
+                            layers_per_block=2, latent_channels=4, sample_size=256)
+        bert = LDMBertModel(LDMBertConfig(vocab_size=30522, max_position_embeddings=77, encoder_layers=32,
+                                          encoder_ffn_dim=5120, encoder_attention_heads=8, head_dim=64,
+                                          d_model=1280))
+        z, x = torch.randn(b, 4, 32, 32), torch.randn(b, 3, 256, 256)
+        t, h = torch.zeros(b, dtype=torch.long), torch.randn(b, 77, 1280)
+        ids = torch.zeros(3, 77, dtype=torch.long)  # one prompt per class (good + 2 defect types)
+    params = {n: sum(p.numel() for p in m.parameters()) / 1e6 for n, m in (("unet", unet), ("vae", vae), ("bert", bert))}
+    f_unet = tflop(lambda: unet(z, t, encoder_hidden_states=h).sample)
+    f_enc = tflop(lambda: vae.encode(x).latent_dist.mean)
+    f_dec = tflop(lambda: vae.decode(z).sample)
+    f_bert = tflop(lambda: bert(input_ids=ids)[0])
+    # a training step with the UNet frozen: encode, UNet forward + backward to its inputs (~1x the
+    # forward), text encoder forward + backward; stage adds a second UNet branch, sard the decode of
+    # the ~1/4 of the batch its discriminator sees (forward + backward)
+    base = f_enc + 2 * f_unet + 2 * f_bert
+    steps = {"base/fast/anomalydiffusion": base, "stage": base + 2 * f_unet, "sard": base + 0.25 * 2 * f_dec}
+    print("parameters (M):", {k: round(v, 1) for k, v in params.items()})
+    print(f"TFLOP at batch {b}: unet forward {f_unet:.2f}, vae encode {f_enc:.2f}, vae decode {f_dec:.2f}, "
+          f"bert forward (3 prompts) {f_bert:.2f}")
+    for name, f in steps.items():
+        print(f"training step {name}: {f:.1f} TFLOP -> {f / args.tflops:.2f} s at {args.tflops:g} TFLOP/s")
+    per_image = f_unet / b
+    print(f"sampling: {per_image:.2f} TFLOP per image and network evaluation, "
+          f"+ {(f_enc + f_dec) / b:.2f} to encode the background and decode")
+
+
+if __name__ == "__main__":
+    main()
