@@ -31,6 +31,11 @@ from fast.config import load_config
 from fast.methods import GENERATOR_OF, REGISTRY
 
 CONFIGS = {"mvtec_ad": "config/mvtec_ad.yaml", "btad": "config/btad.yaml", "visa": "config/visa.yaml"}
+# The methods of the paper configs: FAST, its sampler variants (FAST Table 3 / Sec. 4.3, plus
+# DPM-Solver++-20), the papers' baselines and defect-paste (the registry may hold more, e.g. an NFE sweep).
+PAPER_METHODS = ["fast", "fast-aias50", "fast-nofarm", "fast-ddpm1000", "fast-ddim50", "fast-plms50",
+                 "fast-dpmpp20", "anomalydiffusion", "stage", "sard", "cutpaste", "cutpaste-scar", "draem",
+                 "nsa", "defect-paste"]
 N_CATEGORIES = {"mvtec_ad": 15, "btad": 3, "visa": 12}
 # Rows of every segmentation table: the 15 methods + real-fewshot + no-anomalies; x 2 segmenters
 # x 3 seeds = 102 segmenter runs per category. Generators per category: base + fast, stage, sard.
@@ -76,7 +81,8 @@ def test_paper_config_validates_and_has_the_papers_settings(name):
     assert t["steps"] + t["finetune_steps"] == 80000 and t["batch_size"] == 8 and t["lr"] == 0.002
     assert d["ldm"]["num_vectors"] == 4
     assert cfg["aias"]["steps"] == 10 and cfg["aias"]["coefficients"] == "exact"
-    assert cfg["methods"] == list(REGISTRY)  # every method, sampler variants and defect-paste included
+    assert cfg["methods"] == PAPER_METHODS  # sampler variants and defect-paste included
+    assert set(PAPER_METHODS) <= set(REGISTRY)
     seg = cfg["segmentation"]
     assert seg["segmenters"] == ["segformer", "unet"] and seg["seeds"] == [0, 1, 2]
     assert seg["encoder_weights"] == "imagenet" and seg["reference_rows"] == ["real-fewshot", "no-anomalies"]
@@ -166,16 +172,18 @@ class _Resources(dict):
 # tables, so the reported block renders); the dummy anomaly types of fast.data.dummy.
 TINY_CATEGORY = {"mvtec_ad": "bottle", "btad": "01", "visa": "candle"}
 DUMMY_TYPES = {"mvtec_ad": ["broken", "crack"], "btad": ["ko"], "visa": ["anomaly"]}
-# Every method runs on MVTec AD (all sampler variants on the ldm backbone, every baseline); BTAD
-# and VisA run one method per kind (FAST with FARM, the base-model sampler, a discriminator
-# fine-tune, a hand-crafted baseline, defect-paste): the formats and the rest of the DAG are the same.
-TINY_METHODS = {"mvtec_ad": list(REGISTRY),
-                "btad": ["fast", "anomalydiffusion", "sard", "cutpaste", "defect-paste"],
-                "visa": ["fast", "fast-nofarm", "stage", "nsa", "defect-paste"]}
-TINY_SEGMENTERS = {"mvtec_ad": ["segformer"], "btad": ["segformer", "unet"], "visa": ["segformer", "unet"]}
+# Each Snakemake job is a fresh `fast` process (~8 s of CPU for its imports alone), so the workflow
+# runs keep few jobs: per dataset a different kind of generator on the ldm backbone (FAST with
+# FARM on the base; the base model sampled by anomalydiffusion; SARD's discriminator fine-tune)
+# and one training-free method, segformer where the paper has numbers, unet on VisA. Every method
+# of the configs samples the tiny LDM in test_every_method_samples_the_ldm_backbone_at_the_papers_schedule.
+TINY_METHODS = {"mvtec_ad": ["fast", "defect-paste"], "btad": ["anomalydiffusion", "cutpaste"],
+                "visa": ["sard", "nsa"]}
+TINY_SEGMENTERS = {"mvtec_ad": ["segformer"], "btad": ["segformer"], "visa": ["unet"]}
+TINY_REFERENCE_ROWS = {"mvtec_ad": ["real-fewshot", "no-anomalies"], "btad": [], "visa": []}
 
 
-def tiny_variant(name: str, dummy_root: Path, ldm: Path) -> dict:
+def tiny_variant(name: str, dummy_root: Path, ldm: Path, methods: list[str] | None = None) -> dict:
     """The paper config with tiny sizes: one category of the dummy data, the tiny LDM, a few steps,
     one seed; everything else (backbone, schedule, samplers, segmenters, rows) as configured."""
     cfg = yaml.safe_load((REPO / CONFIGS[name]).read_text())
@@ -188,9 +196,9 @@ def tiny_variant(name: str, dummy_root: Path, ldm: Path) -> dict:
     d["farm"]["widths"] = [8, 8, 16]
     d["train"].update(steps=2, finetune_steps=2, batch_size=2, checkpoint_every=10)
     cfg["synthesis"]["n_per_type"] = 1
-    cfg["methods"] = TINY_METHODS[name]
+    cfg["methods"] = TINY_METHODS[name] if methods is None else methods
     cfg["segmentation"].update(segmenters=TINY_SEGMENTERS[name], seeds=[0], steps=2, batch_size=2,
-                               encoder_weights=None)
+                               encoder_weights=None, reference_rows=TINY_REFERENCE_ROWS[name])
     cfg["resources"] = {"gpu": {"gpu": 0, "cpus_per_task": 1, "mem_mb": 2000, "runtime": 10},
                         "cpu": {"cpus_per_task": 1, "mem_mb": 1000, "runtime": 10}}
     load_config(cfg)  # still a valid config
@@ -224,22 +232,77 @@ def test_tiny_variant_runs_end_to_end_on_cpu(name, tiny_ldm, tmp_path):  # noqa:
     for method in TINY_METHODS[name]:
         synth = pd.read_csv(exp / "synthetic" / name / cat / method / "manifest.csv")
         assert len(synth) == len(DUMMY_TYPES[name]), method  # n_per_type 1 per anomaly type
-    timing = json.loads((exp / "synthetic" / name / cat / "fast" / "timing.json").read_text())
-    assert timing["nfe"] == 12  # AIAS S = 10 + t_fine 2, as configured
+    diffusion = TINY_METHODS[name][0]
+    timing = json.loads((exp / "synthetic" / name / cat / diffusion / "timing.json").read_text())
+    assert timing["nfe"] == EXPECTED_NFE[diffusion]
 
     summary = pd.read_csv(exp / "tables" / "summary.csv")
-    rows = TINY_METHODS[name] + ["real-fewshot", "no-anomalies"]
+    rows = TINY_METHODS[name] + TINY_REFERENCE_ROWS[name]
     miou = summary[summary["metric"] == "mIoU"]
     assert sorted(zip(miou["method"], miou["segmenter"])) == sorted(
         (m, s) for m in rows for s in TINY_SEGMENTERS[name])
     assert miou["value"].between(0, 1).all()
     md = (exp / "tables" / "comparison.md").read_text()
-    assert f"## {name} / segformer" in md
-    assert (f"REPORTED (not reproduced): {name} / segformer" in md) == (name != "visa")
-    assert "REPORTED (not reproduced)" not in md.split(f"## {name} / unet")[-1] or "unet" not in TINY_SEGMENTERS[name]
+    assert f"## {name} / {TINY_SEGMENTERS[name][0]}" in md
+    assert md.count("REPORTED (not reproduced)") == (0 if name == "visa" else 1)
+    if name != "visa":
+        assert f"REPORTED (not reproduced): {name} / segformer" in md
     eff = pd.read_csv(exp / "tables" / "efficiency.csv")
     assert set(eff["method"]) >= set(TINY_METHODS[name])
     assert (exp / "figures" / "sample_grid.png").stat().st_size > 0
+
+
+# NFE per image of every diffusion method at the configs' settings (T = 1000, AIAS S = 10, t_fine 2;
+# PLMS-50 evaluates its first step twice, diffusers' PNDM warm-up)
+EXPECTED_NFE = {"fast": 12, "fast-aias50": 52, "fast-nofarm": 12, "fast-ddpm1000": 1000, "fast-ddim50": 50,
+                "fast-plms50": 51, "fast-dpmpp20": 20, "anomalydiffusion": 50, "stage": 50, "sard": 50}
+
+
+@pytest.mark.slow
+def test_every_method_samples_the_ldm_backbone_at_the_papers_schedule(tiny_ldm, tmp_path):  # noqa: F811
+    """In one process (no per-job start-up): the MVTec AD config's every diffusion method, sampler
+    variants included, on the tiny LDM with the config's schedule (T = 1000, scaled-linear betas),
+    AIAS and sampler settings: exact pairs, outside-mask pixels untouched, the configured NFE."""
+    import argparse
+
+    import numpy as np
+    import torch
+    from generators import fit_generator
+
+    from fast.data.dummy import write_dummy
+    from fast.data.manifest import PreparedCategory, manifest_path
+    from fast.data.prepare import run_prepare
+    from fast.methods import SynthesisRequest, build_method
+
+    diffusion = [m for m in PAPER_METHODS if GENERATOR_OF[m]]
+    assert sorted(diffusion) == sorted(EXPECTED_NFE)
+    dummy = tmp_path / "raw" / "mvtec_ad"
+    write_dummy("mvtec_ad", dummy, categories=["bottle"], size=40)
+    cfg = load_config(tiny_variant("mvtec_ad", dummy, tiny_ldm, methods=PAPER_METHODS))
+    assert cfg["diffusion"]["num_train_timesteps"] == 1000 and cfg["diffusion"]["beta_schedule"] == "scaled_linear"
+    run_prepare(argparse.Namespace(dataset="mvtec_ad", root=str(dummy), out=str(tmp_path / "prepared"),
+                                   category=["bottle"], resolution=32, seed=0, options=None))
+    prepared = PreparedCategory.load(manifest_path(tmp_path / "prepared", "mvtec_ad", "bottle"))
+    gens = tmp_path / "generators"
+    build_method("base", cfg).fit(prepared, gens / "base")
+    for gen in ("fast", "stage", "sard"):
+        fit_generator(gen, cfg, prepared, gens / gen, base_dir=gens / "base")
+    bg_row, m_row = prepared.rows("normal_train").iloc[0], prepared.rows("gen_train").iloc[0]
+    req = SynthesisRequest(prepared.load_image(bg_row), prepared.load_mask(m_row), m_row["anomaly_type"], "b", "m")
+    assert req.mask.any()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only contend (DDPM-1000 is 1000 UNet calls)
+    try:
+        for name in diffusion:
+            method = build_method(name, cfg)
+            method.load(gens / GENERATOR_OF[name])
+            (img, mask, meta), = method.synthesize([req], seed=0)
+            assert img.shape == req.background.shape == (32, 32, 3), name
+            assert np.array_equal(mask, req.mask), name  # exactly the mask it was asked for
+            assert np.array_equal(img[mask == 0], req.background[mask == 0]), name
+            assert meta["nfe"] == EXPECTED_NFE[name], (name, meta["nfe"])
+    finally:
+        torch.set_num_threads(threads)
 
 
 # -- dependencies ------------------------------------------------------------------------------------
