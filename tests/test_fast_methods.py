@@ -9,7 +9,7 @@ import pytest
 
 from fast.config import load_config
 from fast.data.manifest import PreparedCategory, manifest_path
-from fast.methods import REGISTRY, SynthesisRequest, build_method
+from fast.methods import REGISTRY, SWEEP, SWEEP_SAMPLERS, SynthesisRequest, build_method
 
 CFG = {
     "experiment": "t", "datasets": {"synthetic": {"categories": ["fabric"]}}, "methods": ["fast"],
@@ -19,9 +19,13 @@ CFG = {
                   "train": {"steps": 3, "finetune_steps": 3, "batch_size": 2, "checkpoint_every": 10}},
     "aias": {"steps": 5, "t_fine": 2},
 }
-FAST_NAMES = [n for n in REGISTRY if n == "fast" or n.startswith("fast-")]
+# the ablations, and of the frontier sweep one entry per sampler (every entry's NFE plan:
+# tests/test_samplers_frontier.py)
+FAST_NAMES = ([n for n in REGISTRY if (n == "fast" or n.startswith("fast-")) and n not in SWEEP]
+              + [f"fast-{s}-nfe6" for s in SWEEP_SAMPLERS])
 EXPECTED_NFE = {"fast": 7, "fast-aias50": 52, "fast-nofarm": 7, "fast-ddpm1000": 60, "fast-ddim50": 50,
-                "fast-plms50": 51, "fast-dpmpp20": 20, "anomalydiffusion": 50}
+                "fast-plms50": 51, "fast-dpmpp20": 20, "anomalydiffusion": 50,
+                **{name: nfe for name, (_, nfe) in SWEEP.items()}}
 
 
 @pytest.fixture(scope="module")

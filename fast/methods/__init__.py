@@ -11,6 +11,15 @@ import importlib
 from fast.errors import FastError
 from fast.methods.base import SynthesisMethod, SynthesisRequest
 
+# The quality-versus-cost frontier: FAST's one trained model under each few-step sampler at matched
+# numbers of network evaluations, `fast-<sampler>-nfe<N>` (AIAS: N - aias.t_fine segments + the
+# t_fine single steps; aiaspaper: AIAS with the paper's coefficients; the diffusers multistep
+# solvers: N steps, one evaluation each, warm-up included). FARM injection and foreground fusion
+# are the same in every one (fast.samplers).
+SWEEP_SAMPLERS = ("aias", "aiaspaper", "ddim", "dpmpp", "unipc", "deis")
+SWEEP_NFE = (4, 6, 8, 12, 20, 50)
+SWEEP: dict[str, tuple[str, int]] = {f"fast-{s}-nfe{n}": (s, n) for s in SWEEP_SAMPLERS for n in SWEEP_NFE}
+
 REGISTRY: dict[str, str] = {
     "fast": "fast.methods.fast:build",
     "fast-aias50": "fast.methods.fast:build",
@@ -27,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "draem": "fast.methods.draem:build",
     "nsa": "fast.methods.nsa:build",
     "defect-paste": "fast.methods.defect_paste:build",
+    **{name: "fast.methods.fast:build" for name in SWEEP},
 }
 
 # Trainable generators that are not synthesis methods themselves: ``base`` is the mask-aware
@@ -55,6 +65,13 @@ GENERATOR_OF: dict[str, str | None] = {
 BASE_OF: dict[str, str | None] = {BASE_GENERATOR: None, "fast": BASE_GENERATOR, "stage": BASE_GENERATOR,
                                    "sard": BASE_GENERATOR}
 
+# The sampler family of each method that samples FAST's model (the curves of the frontier figure).
+SAMPLER_OF: dict[str, str] = {
+    "fast": "aias", "fast-aias50": "aias", "fast-nofarm": "aias (no FARM)", "fast-ddpm1000": "ddpm",
+    "fast-ddim50": "ddim", "fast-plms50": "plms", "fast-dpmpp20": "dpmpp",
+    **{name: s for name, (s, _) in SWEEP.items()},
+}
+
 # Rows of every table that are not synthesis methods (PROTOCOL.md, downstream segmentation).
 REFERENCE_ROWS = ("real-fewshot", "no-anomalies")
 
@@ -72,4 +89,5 @@ def trainable_generators() -> list[str]:
 
 
 __all__ = ["BASE_GENERATOR", "BASE_OF", "GENERATORS", "GENERATOR_OF", "REGISTRY", "REFERENCE_ROWS",
+           "SAMPLER_OF", "SWEEP", "SWEEP_NFE", "SWEEP_SAMPLERS",
            "SynthesisMethod", "SynthesisRequest", "build_method", "trainable_generators"]

@@ -15,6 +15,12 @@ from __future__ import annotations
 
 from fast.diffusion.losses import fast_loss
 from fast.diffusion.method import DiffusionMethod
+from fast.methods import SWEEP
+
+# fast-<sampler>-nfe<N>: (sampler, options); AIAS's steps are set from N in sampling_plan
+_SWEEP_SAMPLING = {"aias": ("aias", {"coefficients": "exact"}), "aiaspaper": ("aias", {"coefficients": "paper"}),
+                   "ddim": ("ddim", {"eta": 0.0}), "dpmpp": ("dpmpp", {}), "unipc": ("unipc", {}),
+                   "deis": ("deis", {})}
 
 
 class FastMethod(DiffusionMethod):
@@ -29,6 +35,7 @@ class FastMethod(DiffusionMethod):
         "fast-ddim50": ("ddim", 50, {"eta": 0.0}),
         "fast-plms50": ("plms", 50, {}),
         "fast-dpmpp20": ("dpmpp", 20, {}),
+        **{name: (_SWEEP_SAMPLING[s][0], n, dict(_SWEEP_SAMPLING[s][1])) for name, (s, n) in SWEEP.items()},
     }
 
     departures = ("pixel backbone: starts from the shared base model (UNet trained with mask + background "
@@ -42,6 +49,13 @@ class FastMethod(DiffusionMethod):
     def farm_widths(self):
         return list(self.cfg["diffusion"]["farm"]["widths"])
 
+    def sampling_plan(self):
+        sampler, steps, options = super().sampling_plan()
+        if self.name in SWEEP and sampler == "aias" and "steps" not in self.options:
+            # matched NFE: N evaluations = (N - t_fine) segments + t_fine single steps
+            steps = SWEEP[self.name][1] - int(options["t_fine"])
+        return sampler, steps, options
+
     def loss(self, model, batch, generator):
         return fast_loss(model, batch, generator, float(self.cfg["diffusion"]["farm"]["lambda"]),
                          self.outside_weight())
@@ -49,7 +63,11 @@ class FastMethod(DiffusionMethod):
 
 def build(cfg: dict, name: str) -> FastMethod:
     m = FastMethod(cfg, name)
-    if name != "fast":
+    if name in SWEEP:
+        sampler, _, extra = m.SAMPLING[name]
+        kind = f"AIAS ({extra['coefficients']} coefficients)" if sampler == "aias" else sampler
+        m.description = f"frontier: the `fast` model sampled by {kind} at NFE {SWEEP[name][1]}, with FARM injection"
+    elif name != "fast":
         sampler, steps, extra = m.SAMPLING[name]
         steps = {None: "aias.steps", "T": "all T"}.get(steps, steps)
         farm = "without FARM injection" if extra.get("farm") is False else "with FARM injection"

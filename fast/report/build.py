@@ -122,7 +122,7 @@ def run_report(args) -> int:
         tmp.write_text(md)
     with atomic_path(tables / "comparison.tex") as tmp:
         tmp.write_text(tex)
-    eff = efficiency_table(long, timings, methods)
+    eff = efficiency_table(long, timings, methods, fidelity)
     with atomic_path(tables / "efficiency.csv") as tmp:
         eff.to_csv(tmp, index=False)
     with atomic_dir(out / "figures" / "metrics") as fig_dir:

@@ -1,4 +1,5 @@
-"""Figures of PROTOCOL.md (seaborn): per-category bars, quality vs NFE, quality vs seconds per image."""
+"""Figures of PROTOCOL.md (seaborn): per-category bars; the frontier: downstream quality and
+generator fidelity vs NFE and vs seconds per image, one curve per sampler family."""
 
 from __future__ import annotations
 
@@ -66,13 +67,22 @@ def _reference_lines(ax, eff: pd.DataFrame) -> None:
             ax.axhline(row.mIoU_mean.iloc[0], label=f"{ref} (reference)", lw=1.2, **style)
 
 
+Y_LABELS = {"mIoU_mean": "downstream mIoU (%), category average",
+            "fidelity_ratio": "in-mask fidelity: delta ratio synthetic / real (1 = as strong)"}
+
+
 def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: list[str],
-                    x: str, out: Path) -> bool:
-    """Downstream mIoU against NFE (x="nfe") or seconds per image (x="seconds_per_image").
+                    x: str, out: Path, y: str = "mIoU_mean") -> bool:
+    """Downstream mIoU (or the generator's in-mask fidelity, y="fidelity_ratio") against NFE
+    (x="nfe") or seconds per image (x="seconds_per_image"): the quality-versus-cost frontier.
     Points: methods with a timing record (and NFE > 0 for the NFE plot); the reference rows are
-    horizontal lines. The AIAS variants of FAST are joined by a line. Returns False if nothing to plot."""
+    horizontal lines (mIoU only). The points of one sampler family (efficiency.csv's `sampler`:
+    AIAS at several S, each solver of the NFE sweep) are joined by one curve per family.
+    Returns False if nothing to plot."""
     sub = eff[(eff.dataset == dataset) & (eff.segmenter == segmenter)].copy()
-    pts = sub[sub[x].notna() & (sub[x] > 0) & ~sub.method.isin(REFERENCE_ROWS)]
+    if y not in sub:
+        return False
+    pts = sub[sub[x].notna() & (sub[x] > 0) & sub[y].notna() & ~sub.method.isin(REFERENCE_ROWS)]
     if pts.empty:
         return False
     colours = _palette(methods)
@@ -80,19 +90,24 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
     # labels, which would overlap.
     crowded = len(pts) > 6 or bool(pts[x].round(3).duplicated().any())
     fig, ax = plt.subplots(figsize=(8.6 if crowded else 6.8, 4.4))
-    aias = pts[pts.method.isin(["fast", "fast-nofarm"]) | pts.method.str.startswith("fast-aias")]
-    aias = aias[aias.method != "fast-nofarm"].sort_values(x)
-    if len(aias) > 1:
-        ax.plot(aias[x], aias.mIoU_mean, color="tab:blue", lw=1, alpha=0.6, label="FAST + AIAS (varying S)")
+    families = pts["sampler"].fillna("").astype(str) if "sampler" in pts else pd.Series("", index=pts.index)
+    family_colours = dict(zip(sorted(set(families) - {""}), sns.color_palette("dark", 8)))
+    for fam, grp in pts.groupby(families, sort=True):
+        if fam and len(grp) > 1:
+            grp = grp.sort_values(x)
+            ax.plot(grp[x], grp[y], color=family_colours[fam], lw=1.2, alpha=0.7, label=f"{fam} (varying NFE)")
     markers = "osD^vP*Xhp<>"
+    with_err = y == "mIoU_mean"
     for i, r in enumerate(pts.itertuples()):
-        y, yerr = r.mIoU_mean, r.mIoU_std if np.isfinite(r.mIoU_std) else None
-        ax.errorbar(getattr(r, x), y, yerr=yerr, fmt=markers[i % len(markers)] if crowded else "o", ms=7,
+        yv = getattr(r, y)
+        yerr = r.mIoU_std if with_err and np.isfinite(r.mIoU_std) else None
+        ax.errorbar(getattr(r, x), yv, yerr=yerr, fmt=markers[i % len(markers)] if crowded else "o", ms=7,
                     capsize=3, color=colours.get(r.method, "k"), mec="0.2", mew=0.5,
                     label=r.method if crowded else None)
         if not crowded:
-            ax.annotate(r.method, (getattr(r, x), y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    _reference_lines(ax, sub)
+            ax.annotate(r.method, (getattr(r, x), yv), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if y == "mIoU_mean":
+        _reference_lines(ax, sub)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
@@ -107,11 +122,11 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
     label = {"nfe": "network evaluations per image (NFE, log scale)",
              "seconds_per_image": "synthesis time (seconds per image, log scale)"}[x]
     device = ",".join(sorted(set(pts.device.dropna().astype(str)))) or "unknown device"
-    title = ("Downstream quality vs sampling steps" if x == "nfe" else
-             f"Downstream quality vs synthesis cost ({device})")
+    what = "Downstream quality" if y == "mIoU_mean" else "Generator fidelity"
+    title = (f"{what} vs sampling steps" if x == "nfe" else f"{what} vs synthesis cost ({device})")
     n_seeds = int(sub.get("n_seeds", pd.Series([1])).max())
-    ax.set(xlabel=label, ylabel="downstream mIoU (%), category average"
-           + (f"\n(error bars: sd over {n_seeds} seeds)" if n_seeds > 1 else ""),
+    ax.set(xlabel=label, ylabel=Y_LABELS[y]
+           + (f"\n(error bars: sd over {n_seeds} seeds)" if with_err and n_seeds > 1 else ""),
            title=f"{title}\n{dataset}, {segmenter} segmenter")
     ax.grid(alpha=0.3, which="both")
     handles, labels = ax.get_legend_handles_labels()
@@ -132,8 +147,9 @@ def make_figures(long: pd.DataFrame, eff: pd.DataFrame, methods: list[str], out_
             path = out_dir / f"per_category_{metric}_{tag}.png"
             per_category_bars(long, dataset, segmenter, methods, metric, path)
             written.append(path)
-        for x, name in (("nfe", "quality_vs_nfe"), ("seconds_per_image", "quality_vs_time")):
-            path = out_dir / f"{name}_{tag}.png"
-            if quality_vs_cost(eff, dataset, segmenter, methods, x, path):
-                written.append(path)
+        for y, prefix in (("mIoU_mean", "quality"), ("fidelity_ratio", "fidelity")):
+            for x, suffix in (("nfe", "vs_nfe"), ("seconds_per_image", "vs_time")):
+                path = out_dir / f"{prefix}_{suffix}_{tag}.png"
+                if quality_vs_cost(eff, dataset, segmenter, methods, x, path, y):
+                    written.append(path)
     return written

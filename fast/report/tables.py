@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fast.methods import REFERENCE_ROWS
+from fast.methods import REFERENCE_ROWS, SAMPLER_OF
 
 AVERAGE = "average"
 MAIN_METRICS = ("mIoU", "mAcc")
@@ -275,9 +275,12 @@ def to_latex(table: Table) -> str:
 
 
 # ----------------------------------------------------------------------------------- efficiency
-def efficiency_table(long: pd.DataFrame, timings: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
-    """Per dataset x method x segmenter: NFE, seconds per image, images per second (synthesis),
-    and the downstream mIoU / mAcc (category average, mean and std over seeds, %)."""
+def efficiency_table(long: pd.DataFrame, timings: pd.DataFrame, methods: list[str],
+                     fidelity: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per dataset x method x segmenter: the sampler family (methods sampling FAST's model), NFE,
+    seconds per image, images per second (synthesis), the downstream mIoU / mAcc (category average,
+    mean and std over seeds, %) and the generator's in-mask fidelity (mean over categories and
+    anomaly types of the delta ratio and of W1, fast.fidelity): every point of the frontier."""
     agg = aggregate(long[long.metric.isin(MAIN_METRICS)])
     # unstack (not pivot_table) keeps methods whose metrics are all undefined, and only real rows.
     agg = (agg[agg.category == AVERAGE].set_index(["dataset", "method", "segmenter", "metric"])[["mean", "std"]]
@@ -300,10 +303,17 @@ def efficiency_table(long: pd.DataFrame, timings: pd.DataFrame, methods: list[st
     for col in ("nfe", "seconds_per_image", "images_per_s", "device"):
         if col not in agg:
             agg[col] = np.nan
+    if fidelity is not None and len(fidelity):
+        fid = (fidelity.assign(ratio=pd.to_numeric(fidelity["ratio"], errors="coerce"),
+                               w1=pd.to_numeric(fidelity["w1"], errors="coerce"))
+               .groupby(["dataset", "method"]).agg(fidelity_ratio=("ratio", "mean"), fidelity_w1=("w1", "mean"))
+               .reset_index())
+        agg = agg.merge(fid, on=["dataset", "method"], how="left")
+    agg["sampler"] = agg["method"].map(lambda m: SAMPLER_OF.get(m, ""))
     order = {m: i for i, m in enumerate(methods)}
     agg = agg.sort_values(["dataset", "segmenter", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
-    cols = ["dataset", "method", "segmenter", "nfe", "seconds_per_image", "images_per_s", "device",
-            "mIoU_mean", "mIoU_std", "mAcc_mean", "mAcc_std", "n_seeds"]
+    cols = ["dataset", "method", "segmenter", "sampler", "nfe", "seconds_per_image", "images_per_s", "device",
+            "mIoU_mean", "mIoU_std", "mAcc_mean", "mAcc_std", "n_seeds", "fidelity_ratio", "fidelity_w1"]
     for c in cols:
         if c not in agg:
             agg[c] = np.nan

@@ -1,4 +1,4 @@
-"""Samplers sharing one interface: ddpm, ddim, plms, dpmpp (diffusers schedulers) and aias.
+"""Samplers sharing one interface: ddpm, ddim, plms, dpmpp, unipc, deis (diffusers schedulers) and aias.
 
 ``build_sampler(name, schedule, options).sample(model, x_bg, mask, cond, steps, generator) -> z0``
 (see fast/samplers/base.py). Adding a sampler = one class + one line in SAMPLERS.
@@ -16,6 +16,8 @@ SAMPLERS = {
     "ddim": "fast.samplers.schedulers:DDIMSampler",
     "plms": "fast.samplers.schedulers:PLMSSampler",
     "dpmpp": "fast.samplers.schedulers:DPMPPSampler",
+    "unipc": "fast.samplers.schedulers:UniPCSampler",
+    "deis": "fast.samplers.schedulers:DEISSampler",
 }
 
 

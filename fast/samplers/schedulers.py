@@ -1,4 +1,5 @@
-"""ddpm, ddim, plms, dpmpp: diffusers' schedulers with our foreground fusion and FARM injection.
+"""ddpm, ddim, plms, dpmpp (DPM-Solver++ 2M), unipc (UniPC, bh2, order 2), deis (DEIS, order 2):
+diffusers' schedulers with our foreground fusion and FARM injection.
 
 Each scheduler is built fresh per ``sample`` call from the shared :class:`Schedule` (no state
 across samples). The network's x0_hat (from the FARM-injected input, clipped like AIAS) is handed
@@ -97,3 +98,27 @@ class DPMPPSampler(DiffusersSampler):
         return DPMSolverMultistepScheduler(**self.schedule.scheduler_config(), algorithm_type="dpmsolver++",
                                            solver_order=2, final_sigmas_type="zero")
 
+
+
+class UniPCSampler(DiffusersSampler):
+    """UniPC (Zhao et al. 2023), order 2, bh2: the corrector reuses the next step's model output, so
+    one network evaluation per step (NFE = steps)."""
+
+    name = "unipc"
+
+    def make_scheduler(self):
+        from diffusers import UniPCMultistepScheduler
+
+        return UniPCMultistepScheduler(**self.schedule.scheduler_config(), solver_order=2,
+                                       final_sigmas_type="zero")
+
+
+class DEISSampler(DiffusersSampler):
+    """DEIS (Zhang & Chen 2023), multistep, order 2, log-rho: one network evaluation per step."""
+
+    name = "deis"
+
+    def make_scheduler(self):
+        from diffusers import DEISMultistepScheduler
+
+        return DEISMultistepScheduler(**self.schedule.scheduler_config(), solver_order=2)
