@@ -677,8 +677,8 @@ def s_existing_output_kept(w, tmp, mp):
 CASES = [
     # -- tracebacks before (issue) --
     Case("config-resolution-30", s_config(resolution=30), 2, ("resolution 30", "divisible by 4", "use resolution: 28 or 32")),
-    Case("config-patch-larger-than-resolution", s_config(**{"diffusion.patch": 64}), 2,
-         ("diffusion.patch 64 is larger than resolution 32",), origin="more"),
+    Case("train-patch-larger-than-images", s_config(**{"diffusion.patch": 64}), 2,
+         ("diffusion.patch 64 is larger than the prepared images", "lower it or raise resolution"), origin="more"),
     Case("config-unet-levels-vs-patch", s_config(**{"diffusion.patch": 12, "diffusion.unet.block_out_channels": [8, 8, 8, 8]}), 2,
          ("diffusion.patch 12", "divisible by 8", "4 levels"), origin="more"),
     Case("synthesize-stage-with-fast-generator", s_synth("stage"), 2,
@@ -845,6 +845,5 @@ def test_config_method_lists_match_the_registry():
 
     assert {m for m in REGISTRY if config.is_diffusion_method(m)} == {m for m, g in GENERATOR_OF.items() if g}
     assert {m for m in REGISTRY if config.uses_farm(m)} == {m for m, g in GENERATOR_OF.items() if g == "fast"}
-    aias = {m: steps for m, (s, steps, _) in FastMethod.SAMPLING.items() if s == "aias"}
-    assert {m for m, s in aias.items() if s is None} == set(config.AIAS_CONFIG_STEPS_METHODS)
-    assert {m: s for m, s in aias.items() if s is not None} == config.AIAS_FIXED_STEPS_METHODS
+    aias = {m for m, (s, steps, _) in FastMethod.SAMPLING.items() if s == "aias" and steps is None}
+    assert aias == set(config.AIAS_CONFIG_STEPS_METHODS)
