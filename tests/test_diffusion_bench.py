@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fast.cli import main as cli_main
 
 TINY = {"experiment": "b", "datasets": {"synthetic": {"categories": ["fabric"]}}, "methods": ["fast"],
@@ -19,7 +21,13 @@ def test_bench_sampling_json(tmp_path, capsys):
     assert rc == 0
     res = json.loads(out.read_text())
     nfe = {k: v["nfe"] for k, v in res.items() if isinstance(v, dict)}
-    assert nfe == {"fast": 12, "fast-ddpm1000": 100, "fast-ddim50": 50, "fast-dpmpp20": 20, "fast-nofarm": 12}
+    assert nfe == {"fast": 12, "fast-ddpm1000": 100, "fast-ddim50": 50, "fast-dpmpp20": 20, "fast-nofarm": 12,
+                   "fast-ddim-nfe12 (no FARM)": 12, "fast-aiaspaper-nfe12": 12, "fast-ddim-nfe12": 12,
+                   "fast-dpmpp-nfe12": 12, "fast-unipc-nfe12": 12, "fast-deis-nfe12": 12}
+    for v in (v for v in res.values() if isinstance(v, dict)):
+        assert v["seconds_per_nfe"] == pytest.approx(v["images_per_s"] ** -1 * 2 / v["nfe"])
+        assert v["per_nfe_vs_unet"] == pytest.approx(v["seconds_per_nfe"] / res["unet_forward_seconds"])
+    assert isinstance(res["aias_step_overhead_vs_ddim"], float)
     assert all(v["images_per_s"] > 0 for v in res.values() if isinstance(v, dict))
     assert res["ratio_aias10_vs_ddpm1000"] == res["fast"]["images_per_s"] / res["fast-ddpm1000"]["images_per_s"]
     assert res["ratio_aias10_vs_ddpm1000"] > 2  # 12 vs 100 network evaluations

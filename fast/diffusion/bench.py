@@ -1,8 +1,12 @@
 """`fast bench sampling`: images/s and NFE of the FAST samplers on one model, in one run.
 
 Uses a trained `fast` generator (--generator-dir) or, without one, a freshly initialised model of
-the configured size (sampling cost does not depend on the weights). Prints a table and the ratios
-AIAS-10 vs DDPM-1000 and the per-step FARM overhead; --json writes them.
+the configured size (sampling cost does not depend on the weights). Prints a table (NFE, images/s,
+seconds per network evaluation and its ratio to one bare UNet forward of the same batch, so the
+sampler's own overhead is visible) and the ratios: AIAS-10 vs DDPM-1000, AIAS's per-step overhead
+against DDIM's at equal NFE (both without FARM), and the per-step FARM overhead; --json writes them.
+The frontier solvers (DPM-Solver++ 2M, UniPC, DEIS, DDIM, AIAS with paper coefficients) run at
+NFE 12, AIAS-10's own.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import torch
 
 from fast.errors import FastError
 
-BENCH_METHODS = ["fast", "fast-nofarm", "fast-ddim50", "fast-dpmpp20", "fast-ddpm1000"]
+BENCH_METHODS = ["fast", "fast-nofarm", NOFARM_DDIM := "fast-ddim-nfe12 (no FARM)", "fast-aiaspaper-nfe12",
+                 "fast-ddim-nfe12", "fast-dpmpp-nfe12", "fast-unipc-nfe12", "fast-deis-nfe12", "fast-ddim50",
+                 "fast-dpmpp20", "fast-ddpm1000"]
 
 
 def _config(path):
@@ -54,7 +60,9 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
     reqs = _requests(model, n_images)
     built = {}
     for name in methods:
-        m = build_method(name, cfg)
+        m = build_method(name.split(" ")[0], cfg)
+        if name == NOFARM_DDIM:
+            m.options["farm"] = False   # DDIM's bare per-step cost, to compare AIAS's with
         m.model = model
         m.options["batch_size"] = n_images
         if name != "fast-ddpm1000":  # warm-up (allocations, coefficient caches)
@@ -74,7 +82,15 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
             times[name].append(time.perf_counter() - t0)
             best[name] = min(best[name], times[name][-1])
             nfe[name] = int(res[0][2]["nfe"])
-    out = {n: {"nfe": nfe[n], "images_per_s": n_images / best[n], "seconds": best[n]} for n in methods}
+    unet = unet_seconds(model, n_images, repeats)
+    out = {n: {"nfe": nfe[n], "images_per_s": n_images / best[n], "seconds": best[n],
+               "seconds_per_nfe": best[n] / nfe[n], "per_nfe_vs_unet": best[n] / nfe[n] / unet} for n in methods}
+    out["unet_forward_seconds"] = unet
+    if "fast-nofarm" in out and NOFARM_DDIM in out:
+        # per network evaluation, both without FARM: the sampler's own cost (AIAS's segment
+        # coefficients vs the diffusers DDIM step), windows, encode/decode and compositing included
+        out["aias_step_overhead_vs_ddim"] = (out["fast-nofarm"]["seconds_per_nfe"]
+                                             / out[NOFARM_DDIM]["seconds_per_nfe"] - 1)
     f, nf = out.get("fast"), out.get("fast-nofarm")
     if f and "fast-ddpm1000" in out:
         out["ratio_aias10_vs_ddpm1000"] = f["images_per_s"] / out["fast-ddpm1000"]["images_per_s"]
@@ -88,6 +104,26 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
         out["farm_overhead_total"] = total
         out["farm_overhead"] = total * nf["nfe"] / s
     return out
+
+
+@torch.no_grad()
+def unet_seconds(model, n_images: int, repeats: int = 5) -> float:
+    """Best time of one bare network evaluation (model.eps) on a batch of ``n_images`` on the
+    latent grid the samplers run it on (a patch model's backbone works at the window size)."""
+    c, h, w = model.latent_shape()
+    device = next(model.parameters()).device
+    z = torch.randn(n_images, c, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    mask = torch.ones(n_images, 1, h, w, device=device)
+    t = torch.full((n_images,), model.schedule.T // 2, dtype=torch.long, device=device)
+    cond = torch.zeros(n_images, dtype=torch.long, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        model.eps(z, t, cond, mask, z)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def run_bench(args) -> int:
@@ -118,10 +154,15 @@ def run_bench(args) -> int:
     threads = torch.get_num_threads()
     print(f"sampling benchmark: {source}; {args.n_images} images/batch at {model.backbone.resolution} px, "
           f"device {device}, torch threads {threads} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')})")
-    print(f"{'method':<16}{'NFE':>6}{'images/s':>12}{'s/batch':>10}")
+    print(f"{'method':<28}{'NFE':>6}{'images/s':>12}{'s/batch':>10}{'ms/NFE':>9}{'/UNet':>7}")
     for name in BENCH_METHODS:
         r = res[name]
-        print(f"{name:<16}{r['nfe']:>6}{r['images_per_s']:>12.3f}{r['seconds']:>10.3f}")
+        print(f"{name:<28}{r['nfe']:>6}{r['images_per_s']:>12.3f}{r['seconds']:>10.3f}"
+              f"{1000 * r['seconds_per_nfe']:>9.2f}{r['per_nfe_vs_unet']:>7.2f}")
+    print(f"one bare UNet forward of the batch: {1000 * res['unet_forward_seconds']:.2f} ms "
+          f"(/UNet: seconds per NFE over that)")
+    print(f"AIAS per-step overhead vs DDIM at NFE {res['fast-nofarm']['nfe']} (both without FARM): "
+          f"{100 * res['aias_step_overhead_vs_ddim']:+.1f}%")
     ideal = res["fast-ddpm1000"]["nfe"] / res["fast"]["nfe"]
     print(f"AIAS-{cfg['aias']['steps']} vs DDPM-{res['fast-ddpm1000']['nfe']}: "
           f"{res['ratio_aias10_vs_ddpm1000']:.1f}x images/s (ideal NFE ratio {ideal:.1f}x)")
@@ -130,8 +171,8 @@ def run_bench(args) -> int:
     if args.json:
         from fast.io import write_json
 
-        write_json(args.json, {k: ({"nfe": v["nfe"], "images_per_s": v["images_per_s"]} if isinstance(v, dict) else v)
-                               for k, v in res.items()})
+        write_json(args.json, {k: ({key: v[key] for key in ("nfe", "images_per_s", "seconds_per_nfe", "per_nfe_vs_unet")}
+                                   if isinstance(v, dict) else v) for k, v in res.items()})
     return 0
 
 
