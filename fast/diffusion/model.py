@@ -19,11 +19,13 @@ import torch
 import torch.nn as nn
 
 from fast.diffusion.backbones import Backbone, build_backbone
+from fast.diffusion.extras import BUILDERS as EXTRA_BUILDERS
 from fast.diffusion.farm import FARM, Adaptor
 from fast.diffusion.schedule import Schedule, q_sample
 from fast.errors import FastError
 
-_EXTRA_BUILDERS: dict[str, Callable[[dict, "DiffusionModel"], nn.Module]] = {}
+# the built-in extra modules (STAGE, SARD) are known without importing their method modules
+_EXTRA_BUILDERS: dict[str, Callable[[dict, "DiffusionModel"], nn.Module]] = dict(EXTRA_BUILDERS)
 
 
 def register_extra_builder(name: str, builder: Callable[[dict, "DiffusionModel"], nn.Module]) -> None:

@@ -27,58 +27,21 @@ Options (``method_options.sard``): ``steps`` (50; NFE = steps), ``clip_x0`` (tru
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 
-from fast.diffusion.discriminator import (
-    MaskAwarePatchDiscriminator,
-    discriminator_loss,
-    generator_adversarial_loss,
-)
+from fast.diffusion.discriminator import discriminator_loss, generator_adversarial_loss
+from fast.diffusion.extras import DISC, DISC_OPT
 from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.method import DiffusionMethod
-from fast.diffusion.model import DiffusionModel, register_extra_builder
+from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import q_sample, randn, x0_from_eps
 from fast.samplers.aias import StridedDDPMSampler, segment_coefficients
 from fast.samplers.base import predict_x0
 
-DISC, DISC_OPT = "sard_disc", "sard_disc_adam"
 DEFAULT_STEPS = 50
 DESCRIPTION = ("SARD: region-constrained diffusion + discriminative mask guidance (arXiv 2508.03143), "
                "after the paper's description (no public code)")
 
 
-class AdamStateBuffers(nn.Module):
-    """The discriminator's Adam state (step, exp_avg, exp_avg_sq per parameter) held as buffers,
-    so that it is saved in the model checkpoint with D itself. ``bind`` hands these very tensors
-    to a torch.optim.Adam, which updates its state in place."""
-
-    def __init__(self, params: list[nn.Parameter]):
-        super().__init__()
-        for i, p in enumerate(params):
-            self.register_buffer(f"step_{i}", torch.zeros((), dtype=torch.float32))
-            self.register_buffer(f"exp_avg_{i}", torch.zeros_like(p, memory_format=torch.preserve_format))
-            self.register_buffer(f"exp_avg_sq_{i}", torch.zeros_like(p, memory_format=torch.preserve_format))
-        self.n = len(params)
-
-    def bind(self, opt: torch.optim.Adam, params: list[nn.Parameter]) -> None:
-        if len(params) != self.n:
-            raise ValueError("AdamStateBuffers: parameter count changed")
-        for i, p in enumerate(params):
-            opt.state[p] = {"step": getattr(self, f"step_{i}"), "exp_avg": getattr(self, f"exp_avg_{i}"),
-                            "exp_avg_sq": getattr(self, f"exp_avg_sq_{i}")}
-
-
-def _build_disc(spec: dict, model: DiffusionModel) -> MaskAwarePatchDiscriminator:
-    return MaskAwarePatchDiscriminator(model.backbone.channels, int(spec.get("width", 32)),
-                                       int(spec.get("n_down", 3)))
-
-
-def _build_disc_opt(spec: dict, model: DiffusionModel) -> AdamStateBuffers:
-    return AdamStateBuffers(list(model.extra_modules[DISC].parameters()))
-
-
-register_extra_builder(DISC, _build_disc)
-register_extra_builder(DISC_OPT, _build_disc_opt)
 
 
 def sard_loss(model: DiffusionModel, batch: dict, generator: torch.Generator, disc_opt: torch.optim.Optimizer,

@@ -26,24 +26,17 @@ from __future__ import annotations
 
 import torch
 
-from fast.diffusion.farm import Adaptor
+from fast.diffusion.extras import AD_AN, AD_IMG
 from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.method import DiffusionMethod
-from fast.diffusion.model import DiffusionModel, register_extra_builder
+from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import q_sample, randn, x0_from_eps
 from fast.methods.stage_schedule import ema_mask, uses_anomaly_branch
 from fast.samplers.aias import StridedDDPMSampler, segment_coefficients
 
-AD_IMG, AD_AN = "stage_ad_img", "stage_ad_an"
 DEFAULT_STEPS = 50
 
 
-def _build_adapter(spec: dict, model: DiffusionModel) -> Adaptor:
-    return Adaptor(model.latent_shape()[0], int(spec.get("hidden", 32)))
-
-
-register_extra_builder(AD_IMG, _build_adapter)
-register_extra_builder(AD_AN, _build_adapter)
 
 
 def branch_eps(model: DiffusionModel, adapter: str, z_t, t, cond, mask, bg):
