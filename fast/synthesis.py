@@ -233,7 +233,7 @@ def run_synthesize(args) -> int:
         raise FastError(f"method {args.method!r} samples from the trained generator {method.generator!r}: "
                         f"pass --generator-dir")
     if method.generator:  # a diffusion method: its sampling steps and the generator's record first
-        from fast.diffusion.method import check_generator_record
+        from fast.methods.diffusion import check_generator_record
 
         method.validate_sampling()
         check_generator_record(gen_dir, cfg, method.generator, args.dataset, args.category,

@@ -8,7 +8,7 @@ in its code; its mask generator is not reproduced (every method draws from the s
 from __future__ import annotations
 
 from fast.diffusion.losses import eps_loss
-from fast.diffusion.method import DiffusionMethod
+from fast.methods.diffusion import DiffusionMethod
 
 
 class AnomalyDiffusionMethod(DiffusionMethod):

@@ -14,7 +14,7 @@ vectors train together (the UNet is frozen anyway)."""
 from __future__ import annotations
 
 from fast.diffusion.losses import fast_loss
-from fast.diffusion.method import DiffusionMethod
+from fast.methods.diffusion import DiffusionMethod
 from fast.methods import SWEEP
 
 # fast-<sampler>-nfe<N>: (sampler, options); AIAS's steps are set from N in sampling_plan
