@@ -27,6 +27,7 @@ from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import Schedule
 from fast.diffusion.train import TrainData, resolve_device, train_loop
 from fast.errors import FastError
+from fast.methods import BASE_OF
 from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
 from fast.samplers import build_sampler
 from fast.samplers.base import synthesize_batch
@@ -81,8 +82,6 @@ class DiffusionMethod(SynthesisMethod):
 
     def _from_base(self, base_dir: Path, data: TrainData, dataset: str | None = None,
                    category: str | None = None) -> DiffusionModel:
-        from fast.methods import BASE_OF
-
         check_generator_record(base_dir, self.cfg, BASE_OF[self.generator], dataset, category,
                                what="--base-dir", method=f"--generator {self.generator}")
         base = DiffusionModel.load(base_dir, "cpu")
@@ -120,8 +119,6 @@ class DiffusionMethod(SynthesisMethod):
                                 spec=spec, device=self.device)
 
     def starts_from_base(self) -> bool:
-        from fast.methods import BASE_OF   # the registry sits above this module
-
         return bool(BASE_OF.get(self.generator))
 
     def outside_weight(self) -> float:

@@ -14,8 +14,8 @@ vectors train together (the UNet is frozen anyway)."""
 from __future__ import annotations
 
 from fast.diffusion.losses import fast_loss
-from fast.methods.diffusion import DiffusionMethod
 from fast.methods import SWEEP
+from fast.methods.diffusion import DiffusionMethod
 
 # fast-<sampler>-nfe<N>: (sampler, options); AIAS's steps are set from N in sampling_plan
 _SWEEP_SAMPLING = {"aias": ("aias", {"coefficients": "exact"}), "aiaspaper": ("aias", {"coefficients": "paper"}),

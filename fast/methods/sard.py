@@ -31,9 +31,9 @@ import torch
 from fast.diffusion.discriminator import discriminator_loss, generator_adversarial_loss
 from fast.diffusion.extras import DISC, DISC_OPT
 from fast.diffusion.losses import masked_mse, noised_batch
-from fast.methods.diffusion import DiffusionMethod
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import q_sample, randn, x0_from_eps
+from fast.methods.diffusion import DiffusionMethod
 from fast.samplers.aias import StridedDDPMSampler, segment_coefficients
 from fast.samplers.base import predict_x0
 

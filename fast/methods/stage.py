@@ -28,9 +28,9 @@ import torch
 
 from fast.diffusion.extras import AD_AN, AD_IMG
 from fast.diffusion.losses import masked_mse, noised_batch
-from fast.methods.diffusion import DiffusionMethod
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import q_sample, randn, x0_from_eps
+from fast.methods.diffusion import DiffusionMethod
 from fast.methods.stage_schedule import ema_mask, uses_anomaly_branch
 from fast.samplers.aias import StridedDDPMSampler, segment_coefficients
 
