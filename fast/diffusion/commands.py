@@ -27,12 +27,12 @@ def add_parsers(sub) -> None:
 
 
 def _train(args):
-    from fast.diffusion.train import run_train
+    from fast.stages.train import run_train
 
     return run_train(args)
 
 
 def _bench(args):
-    from fast.diffusion.bench import run_bench
+    from fast.stages.bench import run_bench
 
     return run_bench(args)

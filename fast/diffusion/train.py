@@ -1,4 +1,4 @@
-"""Generic, resumable training loop, the training data sampler, and `fast train`.
+"""Generic, resumable training loop and the training data sampler (`fast train`: fast.stages.train).
 
 ``train_loop(model, params, loss_fn, sample_batch, out_dir, steps=..., ...)`` runs AdamW for a
 fixed number of steps. Every step's randomness is derived from (seed, step) only, so a run killed
@@ -10,8 +10,8 @@ written atomically, ``last.json`` last) and finally ``model.safetensors`` + ``co
 Extending (STAGE, SARD): build a :class:`~fast.diffusion.model.DiffusionModel` (extra modules in
 ``extra_modules``), write ``loss_fn(model, batch, generator) -> {"loss": tensor, ...}`` and call
 ``train_loop`` with a :class:`TrainData` sampler; register the generator's method in the registry
-with a ``fit`` that does this. ``run_train`` dispatches ``fast train --generator G`` to
-``build_method(G, cfg).fit(train_set, out_dir)``.
+with a ``fit`` that does this. ``fast.stages.train.run_train`` dispatches ``fast train --generator G``
+to ``build_method(G, cfg).fit(train_set, out_dir)``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from fast.data.manifest import GOOD, PreparedCategory
 from fast.errors import FastError
-from fast.io import atomic_path, ensure_dir, write_json
+from fast.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -263,33 +263,4 @@ def is_trained(out_dir: str | Path) -> bool:
     return (d / "model.safetensors").is_file() and (d / "config.json").is_file()
 
 
-def run_train(args) -> int:
-    """`fast train`: one generator for one dataset x category (resumable)."""
-    from fast.config import load_config
-    from fast.data.manifest import manifest_path
-    from fast.methods import BASE_OF, build_method
-
-    cfg = load_config(args.config)
-    if args.steps is not None:
-        if args.steps < 1:
-            raise FastError("--steps must be >= 1")
-        cfg["diffusion"]["train"]["steps"] = int(args.steps)
-    if args.generator not in BASE_OF:
-        raise FastError(f"--generator {args.generator!r} is not a trainable generator; expected one of {list(BASE_OF)}")
-    base_dir = Path(args.base_dir) if getattr(args, "base_dir", None) else None
-    needs = BASE_OF[args.generator]
-    if needs and base_dir is None:
-        raise FastError(f"--generator {args.generator} starts from the category's {needs!r} generator: pass "
-                        f"--base-dir (train it first: `fast train --generator {needs}`)")
-    if not needs and base_dir is not None:
-        raise FastError(f"--generator {args.generator} trains from scratch; drop --base-dir")
-    if base_dir is not None and not (base_dir / "model.safetensors").is_file():
-        raise FastError(f"--base-dir {base_dir}: no trained generator there (model.safetensors missing)")
-    prepared = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
-    ensure_dir(Path(args.out), "--out")  # a path that cannot be written is refused before training
-    method = build_method(args.generator, cfg)
-    method.fit(prepared, Path(args.out), base_dir)
-    return 0
-
-
-__all__ = ["TrainData", "is_trained", "resolve_device", "run_train", "step_rngs", "train_loop"]
+__all__ = ["TrainData", "is_trained", "resolve_device", "step_rngs", "train_loop"]

@@ -1,4 +1,4 @@
-"""`fast bench sampling`: images/s and NFE of the FAST samplers on one model, in one run.
+"""`fast bench sampling`: images/s and NFE of the FAST samplers on one model, in one run (a stage driver).
 
 Uses a trained `fast` generator (--generator-dir) or, without one, a freshly initialised model of
 the configured size (sampling cost does not depend on the weights). Prints a table (NFE, images/s,
