@@ -22,7 +22,7 @@ from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.methods import build_method
 from fast.methods.defect_paste import feather_px
-from fast.synthesis import make_requests
+from fast.stages.synthesize import make_requests
 
 SIZE = 64
 

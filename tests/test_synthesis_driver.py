@@ -1,4 +1,4 @@
-"""`fast synthesize` (fast.synthesis): requests, outputs, determinism, validation and errors,
+"""`fast synthesize` (fast.stages.synthesize): requests, outputs, determinism, validation and errors,
 with a test-only method registered for the duration of each test."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fast import methods as registry
 from fast.data.manifest import PreparedCategory
 from fast.errors import FastError
 from fast.io import read_png
-from fast.synthesis import MANIFEST_BASE_COLUMNS, TIMING_KEYS, make_requests, run_synthesize
+from fast.stages.synthesize import MANIFEST_BASE_COLUMNS, TIMING_KEYS, make_requests, run_synthesize
 
 CONFIG = json.dumps({"experiment": "t", "datasets": {"synthetic": {"categories": ["washer"]}},
                      "methods": ["cutpaste"], "seed": 3})
@@ -212,7 +212,7 @@ def test_cli_exit_code_and_message(synthetic_prepared, tmp_path, capsys):
 
 
 def test_categories_do_not_share_random_draws(synthetic_prepared, tmp_path):
-    from fast.synthesis import category_seed
+    from fast.stages.synthesize import category_seed
 
     assert category_seed(0, "synthetic", "washer") == category_seed(0, "synthetic", "washer")
     assert len({category_seed(s, "synthetic", c) for s in (0, 1) for c in ("washer", "fabric")}) == 4

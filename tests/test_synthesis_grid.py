@@ -14,7 +14,7 @@ from fast import cli
 from fast import methods as registry
 from fast.errors import FastError
 from fast.report.grid import MIN_SAMPLES, SAMPLE_W, TILE, grid_size, run_grid, tile_origin
-from fast.synthesis import run_synthesize
+from fast.stages.synthesize import run_synthesize
 
 CONFIG = json.dumps({"experiment": "t", "datasets": {"synthetic": {"categories": ["washer"]}}, "methods": ["cutpaste"]})
 

@@ -37,7 +37,7 @@ def _methods(args):
 
 
 def _synthesize(args):
-    from fast.synthesis import run_synthesize
+    from fast.stages.synthesize import run_synthesize
 
     return run_synthesize(args)
 
