@@ -101,8 +101,10 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
     for i, r in enumerate(pts.itertuples()):
         yv = getattr(r, y)
         yerr = r.mIoU_std if with_err and np.isfinite(r.mIoU_std) else None
+        # a point on a family's curve takes the curve's colour (its marker tells the method)
+        colour = family_colours.get(families[r.Index]) or colours.get(r.method, "k")
         ax.errorbar(getattr(r, x), yv, yerr=yerr, fmt=markers[i % len(markers)] if crowded else "o", ms=7,
-                    capsize=3, color=colours.get(r.method, "k"), mec="0.2", mew=0.5,
+                    capsize=3, color=colour, mec="0.2", mew=0.5,
                     label=r.method if crowded else None)
         if not crowded:
             ax.annotate(r.method, (getattr(r, x), yv), textcoords="offset points", xytext=(5, 5), fontsize=8)
