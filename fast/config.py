@@ -170,3 +170,15 @@ def load_config(path_or_json: str | Path | dict) -> dict:
 
 def experiment_dir(cfg: dict) -> Path:
     return Path(cfg["paths"]["results"]) / cfg["experiment"]
+
+
+def resolve_device(name: str):
+    """The torch device of config key ``device`` (auto | cpu | cuda): one rule for generators and
+    segmenters."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FastError("config device: cuda requested but no CUDA device is available (use auto or cpu)")
+    return torch.device(name)

@@ -118,10 +118,15 @@ def resize_image(img: np.ndarray, size: int) -> np.ndarray:
     return out[..., None] if out.ndim == 2 else out
 
 
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """Area-resize then threshold 0.5; if that empties a non-empty mask, keep every output pixel
-    the defect touches (max-pooling), so that small defects never vanish. uint8 {0, 1}."""
-    cover = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+def resize_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Area-resize to ``size`` x ``size`` (or to the (h, w) ``size``) then threshold 0.5; if that
+    empties a non-empty mask, keep every output pixel the defect touches (max-pooling), so that
+    small defects never vanish. uint8 {0, 1}. The one numpy mask resize of the package (the z-grid
+    one on tensors: fast.diffusion.masks.resize_mask, same rule)."""
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if mask.shape == (h, w):
+        return (np.asarray(mask) > 0).astype(np.uint8)
+    cover = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     out = cover >= 0.5
     if not out.any() and mask.any():
         out = cover > 0

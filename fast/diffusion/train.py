@@ -34,15 +34,6 @@ from fast.io import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 
-def resolve_device(cfg: dict) -> torch.device:
-    dev = cfg.get("device", "auto")
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-    if dev == "cuda" and not torch.cuda.is_available():
-        raise FastError("config device: cuda requested but no CUDA device is available (use auto or cpu)")
-    return torch.device(dev)
-
-
 def step_rngs(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
     """The randomness of one training step, a function of (seed, step) only (resume-exact)."""
     rng = np.random.default_rng([int(seed), int(step)])
@@ -263,4 +254,4 @@ def is_trained(out_dir: str | Path) -> bool:
     return (d / "model.safetensors").is_file() and (d / "config.json").is_file()
 
 
-__all__ = ["TrainData", "is_trained", "resolve_device", "step_rngs", "train_loop"]
+__all__ = ["TrainData", "is_trained", "step_rngs", "train_loop"]

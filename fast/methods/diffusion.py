@@ -21,11 +21,12 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from fast.config import resolve_device
 from fast.data.manifest import GOOD, PreparedCategory
 from fast.diffusion.backbones import backbone_spec_from_config, build_backbone
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import Schedule
-from fast.diffusion.train import TrainData, resolve_device, train_loop
+from fast.diffusion.train import TrainData, train_loop
 from fast.errors import FastError
 from fast.methods import BASE_OF
 from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
@@ -40,7 +41,7 @@ class DiffusionMethod(SynthesisMethod):
     def __init__(self, cfg: dict, name: str | None = None):
         super().__init__(cfg, name)
         self.model: DiffusionModel | None = None
-        self.device = resolve_device(cfg)
+        self.device = resolve_device(cfg.get("device", "auto"))
 
     # -- training ------------------------------------------------------------------------------
     # Every diffusion method starts from the shared base model of its category (trained once by

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from fast.data.manifest import PreparedCategory
+from fast.data.prepare import resize_mask  # noqa: F401 (the one numpy mask resize; re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +117,6 @@ def object_region(image: np.ndarray, *, min_fraction: float = 0.05, max_fraction
 
 
 # ----------------------------------------------------------------------------- the pool
-
-def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Area-resize then threshold at 0.5; a defect that would vanish keeps any-overlap pixels."""
-    if mask.shape == tuple(shape):
-        return mask.astype(np.uint8)
-    area = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    out = (area > 0.5).astype(np.uint8)
-    if not out.any() and mask.any():
-        out = (area > 0).astype(np.uint8)
-    return out
-
 
 def _flip_rotate(mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     ops = []

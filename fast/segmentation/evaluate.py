@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fast.config import load_config
+from fast.config import load_config, resolve_device
 from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
 from fast.metrics import per_image_stats, segmentation_metrics
 from fast.segmentation.data import evaluation_set
-from fast.segmentation.train import load_segmenter, resolve_device
+from fast.segmentation.train import load_segmenter
 
 log = logging.getLogger(__name__)
 ID_KEYS = ("dataset", "category", "method", "segmenter", "seed")

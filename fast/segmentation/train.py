@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from fast.config import load_config
+from fast.config import load_config, resolve_device
 from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
@@ -31,14 +31,6 @@ from fast.segmentation.data import WINDOW_RULE, MixedBatches, effective_patch, t
 from fast.segmentation.models import SEGMENTERS, build_segmenter
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FastError("config device: cuda requested but no CUDA device is available (use auto or cpu)")
-    return torch.device(name)
 
 
 def segmentation_loss():

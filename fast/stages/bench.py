@@ -130,12 +130,12 @@ def run_bench(args) -> int:
     from fast.diffusion.backbones import backbone_spec_from_config, build_backbone
     from fast.diffusion.model import DiffusionModel
     from fast.diffusion.schedule import Schedule
-    from fast.diffusion.train import resolve_device
+    from fast.config import resolve_device
 
     cfg = _config(args.config)
     if args.n_images < 1:
         raise FastError("--n-images must be >= 1")
-    device = resolve_device(cfg)
+    device = resolve_device(cfg.get("device", "auto"))
     if args.generator_dir:
         model = DiffusionModel.load(args.generator_dir, device)
         if model.farm is None:
