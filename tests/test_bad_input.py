@@ -22,8 +22,7 @@ import sys
 import tarfile
 import textwrap
 import time
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +31,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 from scipy import ndimage
+
+from archives import make_zip, mt_source_dir
 
 from fast.cli import main
 from fast.data.dummy import write_dummy
@@ -258,17 +259,7 @@ def fail_under(mp, out: Path, err: int, target: str = "save") -> None:
 
 
 def mt_source(tmp: Path) -> Path:
-    """A dummy Magnetic Tile repository (as GitHub archives it: one wrapper folder)."""
-    src = tmp / "src" / "Magnetic-tile-defect-datasets.-master"
-    write_dummy("magnetic_tile", src, n_anomalous=2, n_train_good=2, n_test_good=1)
-    return src
-
-
-def make_zip(folder: Path, dest: Path) -> Path:
-    with zipfile.ZipFile(dest, "w") as zf:
-        for p in sorted(folder.rglob("*")):
-            zf.write(p, p.relative_to(folder.parent))
-    return dest
+    return mt_source_dir(tmp)
 
 
 def fetch_argv(source: Path, out: Path, *extra: str) -> list[str]:

@@ -7,10 +7,11 @@ import hashlib
 import json
 import shutil
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
+
+from archives import make_zip, mt_source_dir
 
 from fast.cli import main
 from fast.data.dummy import write_dummy
@@ -28,17 +29,7 @@ def entries(path: Path) -> list[str]:
 
 @pytest.fixture
 def mt_source(tmp_path):
-    """A dummy Magnetic Tile repository as GitHub archives it: one wrapper folder."""
-    src = tmp_path / "src" / "Magnetic-tile-defect-datasets.-master"
-    write_dummy("magnetic_tile", src, n_anomalous=2, n_train_good=2, n_test_good=1)
-    return src
-
-
-def make_zip(folder: Path, dest: Path) -> Path:
-    with zipfile.ZipFile(dest, "w") as zf:
-        for p in sorted(folder.rglob("*")):
-            zf.write(p, p.relative_to(folder.parent))
-    return dest
+    return mt_source_dir(tmp_path)
 
 
 def test_fetch_local_directory(mt_source, tmp_path):
