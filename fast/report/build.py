@@ -106,8 +106,8 @@ def run_report(args) -> int:
     with atomic_path(tables / "summary.csv") as tmp:
         long.to_csv(tmp, index=False)
     write_json(tables / "summary.json", summary_json(aggregate(long)))
-    per_image = load_per_image([p.with_name("per_image.csv") for p in files["metrics"]
-                                if p.with_name("per_image.csv").is_file()])
+    per_image_files = (p.with_name("per_image.csv") for p in files["metrics"])
+    per_image = load_per_image([p for p in per_image_files if p.is_file()])
     diffs = differences(per_image)
     per_type = per_type_iou(per_image)
     with atomic_path(tables / "per_type.csv") as tmp:

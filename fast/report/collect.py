@@ -17,9 +17,10 @@ ID_COLUMNS = ["dataset", "category", "method", "segmenter", "seed"]
 METRICS_GLOB = "segmentation/*/*/*/*/seed*/metrics.json"
 TIMING_GLOB = "synthetic/*/*/*/timing.json"
 FIDELITY_GLOB = "fidelity/*/*/*.csv"
+PER_IMAGE_GLOB = "segmentation/*/*/*/*/seed*/per_image.csv"
 
 
-def _files(source, pattern: str) -> list[Path]:
+def result_files(source, pattern: str) -> list[Path]:
     """``source`` as a list of files: a directory is globbed with ``pattern``, a list is taken as is."""
     if isinstance(source, (str, Path)):
         return sorted(Path(source).glob(pattern))
@@ -37,11 +38,11 @@ def configured_files(results: str | Path, cfg: dict) -> dict[str, list[Path]]:
     methods = set(cfg["methods"])
     rows = methods | set(seg["reference_rows"])
     seeds = {f"seed{k}" for k in seg["seeds"]}
-    metrics = [p for p in _files(results, METRICS_GLOB)
+    metrics = [p for p in result_files(results, METRICS_GLOB)
                if tuple(p.parts[-6:-4]) in cats and p.parts[-4] in rows
                and p.parts[-3] in seg["segmenters"] and p.parts[-2] in seeds]
-    timings = [p for p in _files(results, TIMING_GLOB) if tuple(p.parts[-4:-2]) in cats and p.parts[-2] in methods]
-    fidelity = [p for p in _files(results, FIDELITY_GLOB) if tuple(p.parts[-3:-1]) in cats and p.stem in methods]
+    timings = [p for p in result_files(results, TIMING_GLOB) if tuple(p.parts[-4:-2]) in cats and p.parts[-2] in methods]
+    fidelity = [p for p in result_files(results, FIDELITY_GLOB) if tuple(p.parts[-3:-1]) in cats and p.stem in methods]
     return {"metrics": metrics, "timings": timings, "fidelity": fidelity}
 TIMING_KEYS = ["nfe", "seconds_per_image", "images_per_s", "wall_seconds", "images", "device"]
 
@@ -51,7 +52,7 @@ def load_metrics(source) -> pd.DataFrame:
     given metrics.json files (or every one under a results directory); values are fractions, NaN
     where undefined."""
     rows = []
-    for path in _files(source, METRICS_GLOB):
+    for path in result_files(source, METRICS_GLOB):
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -75,7 +76,7 @@ def load_timings(source) -> pd.DataFrame:
     """One row per (dataset, category, method) from ``synthetic/<ds>/<cat>/<method>/timing.json``
     files (given, or every one under a results directory)."""
     rows = []
-    for path in _files(source, TIMING_GLOB):
+    for path in result_files(source, TIMING_GLOB):
         dataset, category, method = path.parts[-4:-1]
         try:
             record = json.loads(path.read_text())
@@ -115,7 +116,7 @@ def load_fidelity(source) -> pd.DataFrame:
     """The ``fidelity/<ds>/<cat>/<method>.csv`` files of `fast fidelity` (given, or every one under
     a results directory) as one table; dataset, category and method are taken from the path."""
     parts = []
-    for path in _files(source, FIDELITY_GLOB):
+    for path in result_files(source, FIDELITY_GLOB):
         dataset, category, method = *path.parts[-3:-1], path.stem
         try:
             table = pd.read_csv(path, dtype={"type": str})

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fast.errors import FastError
+from fast.report.collect import PER_IMAGE_GLOB, result_files
 from fast.report.tables import AVERAGE
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ def _read_one(path: Path) -> pd.DataFrame:
 def load_per_image(source) -> pd.DataFrame:
     """The given ``.../seed<k>/per_image.csv`` files (or every one under a results directory) as one
     table (RUN_KEYS, image, counts); empty (with those columns) when there is none."""
-    paths = (sorted(Path(source).glob("segmentation/*/*/*/*/seed*/per_image.csv"))
-             if isinstance(source, (str, Path)) else [Path(p) for p in source])
+    paths = result_files(source, PER_IMAGE_GLOB)
     if not paths:
         return pd.DataFrame(columns=[*RUN_KEYS, "image", "anomaly_type", *COUNTS])
     return pd.concat([_read_one(p) for p in paths], ignore_index=True)
