@@ -1,7 +1,7 @@
 """`fast <subcommand>`: the only entry point that workflow rules and users call.
 
-Each area of the package registers its own subcommands (``add_parsers``) in its ``commands``
-module; heavy imports happen inside the handlers so that ``fast --help`` stays fast.
+Argument parsing and wiring only: each subcommand calls one driver in ``fast.stages``, imported
+when the subcommand runs so that ``fast --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,22 +15,162 @@ import threading
 
 from fast.errors import FastError
 
-COMMAND_MODULES = [
-    "fast.data.commands",          # fetch, prepare
-    "fast.diffusion.commands",     # train, bench
-    "fast.methods.commands",       # methods, synthesize, grid
-    "fast.segmentation.commands",  # train-segmenter, evaluate
-    "fast.report.commands",        # report, fidelity
-]
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fast", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parsers(sub)
+    for add in (_add_data, _add_generators, _add_synthesis, _add_segmentation, _add_report):
+        add(sub)
     return parser
+
+
+def _stage(module: str, function: str):
+    """The handler of a subcommand: ``module.function(args)``, imported on call."""
+    def handler(args):
+        return getattr(importlib.import_module(module), function)(args)
+    return handler
+
+
+def _add_data(sub) -> None:
+    """`fast fetch` and `fast prepare`."""
+    p = sub.add_parser("fetch", help="download (or copy from a local path) a dataset, verified, atomically")
+    p.add_argument("dataset")
+    p.add_argument("--out", default="data/raw", help="raw data root; writes OUT/<dataset>/")
+    p.add_argument("--source", default=None,
+                   help="local directory or archive, or URL (default: config root, $FAST_DATA_DIR/<dataset>, public URL)")
+    p.add_argument("--sha256", default=None, help="expected checksum of the archive")
+    p.add_argument("--options", default=None, help="JSON of dataset options (synthetic: sizes and counts)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_stage("fast.stages.fetch", "run_fetch"))
+
+    p = sub.add_parser("prepare", help="split + resize a local copy into DIR/<dataset>/<category>/manifest.csv")
+    p.add_argument("dataset")
+    p.add_argument("--root", required=True, help="local copy of the dataset as published")
+    p.add_argument("--out", required=True, help="prepared root")
+    p.add_argument("--category", action="append", default=None, help="repeatable; default: all")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--options", default=None, help="JSON of dataset options")
+    p.set_defaults(func=_stage("fast.stages.prepare", "run_prepare"))
+
+
+def _add_generators(sub) -> None:
+    """`fast train` (one generator for one dataset x category) and `fast bench sampling`."""
+    p = sub.add_parser("train", help="train one generator (resumable) for one dataset x category")
+    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+    p.add_argument("--generator", required=True, help="base | fast | stage | sard")
+    p.add_argument("--base-dir", default=None,
+                   help="the category's trained `base` generator (fast, stage and sard start from it)")
+    p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
+    p.add_argument("--out", required=True, help="generator directory (model.safetensors, config.json, train_log.csv)")
+    p.add_argument("--steps", type=int, default=None, help="override diffusion.train.steps")
+    p.set_defaults(func=_stage("fast.stages.train", "run_train"))
+
+    p = sub.add_parser("bench", help="benchmarks that print measured ratios")
+    p.add_argument("what", choices=["sampling"])
+    p.add_argument("--config", default=None, help="config (default: the embedded default)")
+    p.add_argument("--generator-dir", default=None, help="use this trained `fast` generator instead of training one")
+    p.add_argument("--n-images", type=int, default=16,
+                   help="images per batch (default 16: the batch `fast synthesize` samples in)")
+    p.add_argument("--json", default=None, help="write the results as JSON here")
+    p.set_defaults(func=_stage("fast.stages.bench", "run_bench"))
+
+
+def _add_synthesis(sub) -> None:
+    """`fast methods`, `fast synthesize` and `fast grid`."""
+    p = sub.add_parser("methods", help="list the synthesis methods of the registry")
+    p.set_defaults(func=_stage("fast.stages.methods", "run_methods"))
+
+    p = sub.add_parser("synthesize", help="synthesise n_per_type image+mask pairs per anomaly type")
+    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--prepared", required=True, help="prepared root")
+    p.add_argument("--generator-dir", default=None, help="trained generator (diffusion methods)")
+    p.add_argument("--out", required=True, help="output directory (images/, masks/, manifest.csv, timing.json)")
+    p.add_argument("--seed", type=int, default=None, help="default: config seed")
+    p.add_argument("--n-per-type", type=int, default=None, help="override synthesis.n_per_type")
+    p.set_defaults(func=_stage("fast.stages.synthesize", "run_synthesize"))
+
+    p = sub.add_parser("grid", help="sample grid figure: per category, rows = methods (and the real defects), "
+                                     "columns = samples, each a zoomed window around its mask beside the mask")
+    p.add_argument("--synthetic", required=True, nargs="+",
+                   help="synthetic output directories (<...>/<dataset>/<category>/<method>)")
+    p.add_argument("--out", required=True, help="PNG path")
+    p.add_argument("--per-cell", type=int, default=3, help="samples per method (at least 3 are shown)")
+    p.add_argument("--prepared", default=None,
+                   help="prepared root: adds the real gen_train defects as the first row of each category")
+    p.set_defaults(func=_stage("fast.stages.grid", "run_grid"))
+
+
+def _add_segmentation(sub) -> None:
+    """`fast train-segmenter` and `fast evaluate`."""
+    p = sub.add_parser("train-segmenter", help="train one smp segmenter for one method x seed (fixed budget)")
+    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+    p.add_argument("--method", required=True, help="a synthesis method or a reference row (real-fewshot, no-anomalies)")
+    p.add_argument("--segmenter", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--prepared", required=True, help="prepared root")
+    p.add_argument("--synthetic", default=None, help="synthetic output directory of the method")
+    p.add_argument("--out", required=True, help="writes OUT/model.safetensors + OUT/train_config.json")
+    p.set_defaults(func=_stage("fast.stages.train_segmenter", "run_train_segmenter"))
+
+    p = sub.add_parser("evaluate", help="evaluate a trained segmenter on seg_test + normal_test")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+    p.add_argument("--prepared", required=True)
+    p.add_argument("--model", required=True, help="directory written by train-segmenter")
+    p.add_argument("--out", required=True, help="writes OUT/metrics.json + OUT/per_image.csv")
+    p.set_defaults(func=_stage("fast.stages.evaluate", "run_evaluate"))
+
+
+def _add_report(sub) -> None:
+    """`fast report` (tables and figures of one experiment) and `fast fidelity` (synthetic vs real defects)."""
+    p = sub.add_parser("report", help="aggregate metrics.json files into tables and figures")
+    p.add_argument("--config", required=True)
+    p.add_argument("--results", required=True, help="experiment directory results/<experiment>")
+    p.add_argument("--reference", default=None, help="CSV of published numbers (default: shipped copy)")
+    p.add_argument("--out", default=None, help="default: --results")
+    for kind, what in (("metrics", "metrics.json (per_image.csv beside each is read too)"),
+                       ("timings", "synthetic timing.json"), ("fidelity", "fidelity CSV")):
+        p.add_argument(f"--{kind}", nargs="*", default=None, metavar="FILE",
+                       help=f"the {what} files to aggregate (default: those of the configured "
+                            f"experiment under --results)")
+    p.set_defaults(func=_stage("fast.stages.report", "run_report"))
+
+    p = sub.add_parser("fidelity", help="in-mask statistics of synthetic vs real gen_train defects, per anomaly type")
+    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+    p.add_argument("--synthetic", required=True, help="synthetic directory <...>/<dataset>/<category>/<method>")
+    p.add_argument("--out", required=True, help="CSV path (one row per anomaly type)")
+    p.set_defaults(func=_stage("fast.stages.fidelity", "run_fidelity"))
+
+
+def fetch_cli_args(entry: dict) -> str:
+    """Shell-quoted `fast fetch` options for one ``datasets.<name>`` config entry (used by
+    workflow/rules/data.smk): a local root or URL, a pinned checksum, dataset options."""
+    import json
+    import shlex
+
+    args = []
+    if entry.get("root"):
+        args += ["--source", entry["root"]]
+    elif entry.get("url"):
+        args += ["--source", entry["url"]]
+    if entry.get("sha256"):
+        args += ["--sha256", entry["sha256"]]
+    if entry.get("options"):
+        args += ["--options", json.dumps(entry["options"], sort_keys=True)]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 class Terminated(BaseException):

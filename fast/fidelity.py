@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
 
-from fast.data.manifest import PreparedCategory, manifest_path
+from fast.data.manifest import PreparedCategory
 from fast.errors import FastError
 
 log = logging.getLogger(__name__)
@@ -149,22 +149,3 @@ def fidelity_rows(synthetic_dir: str | Path, cat: PreparedCategory, dataset: str
         row["ratio"] = row["delta_syn"] / row["delta_real"] if row["delta_real"] > 0 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def run_fidelity(args) -> int:
-    from fast.config import load_config
-    from fast.io import atomic_path
-
-    load_config(args.config)  # a bad config is the same one-line error as in every other subcommand
-    synthetic = synthetic_table(args.synthetic)  # before the prepared data: the likelier mistake
-    cat = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
-    method = Path(args.synthetic).resolve().name
-    table = fidelity_rows(args.synthetic, cat, args.dataset, args.category, method, synthetic)
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
-    for r in table.itertuples(index=False):
-        print(f"{args.dataset}/{args.category} {method} {r.type}: n={r.n} (real {r.n_real}) "
-              f"delta syn/real {r.delta_syn:.1f}/{r.delta_real:.1f} (ratio {r.ratio:.2f}), "
-              f"contrast {r.contrast_syn:.1f}/{r.contrast_real:.1f}, grad {r.grad_syn:.1f}/{r.grad_real:.1f}, "
-              f"W1 {r.w1:.2f}")
-    return 0

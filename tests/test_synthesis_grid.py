@@ -13,7 +13,8 @@ from PIL import Image
 from fast import cli
 from fast import methods as registry
 from fast.errors import FastError
-from fast.report.grid import MIN_SAMPLES, SAMPLE_W, TILE, grid_size, run_grid, tile_origin
+from fast.report.grid import MIN_SAMPLES, SAMPLE_W, TILE, grid_size, tile_origin
+from fast.stages.grid import run_grid
 from fast.stages.synthesize import run_synthesize
 
 CONFIG = json.dumps({"experiment": "t", "datasets": {"synthetic": {"categories": ["washer"]}}, "methods": ["cutpaste"]})

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from fast.data import synthetic
 from fast.data.prepare import parse_options
-from fast.data.registry import DownloadInfo, get_format
+from fast.data.registry import DownloadInfo
 from fast.errors import FastError
-from fast.io import atomic_dir, is_write_error, os_error_message, os_error_reason, write_json
+from fast.io import is_write_error, os_error_message, os_error_reason
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def check_links(root: Path, source: str) -> None:
                                 f"(a loop); remove it")
 
 
-def _fill(tmp: Path, args, fmt) -> dict:
+def fill_raw_dir(tmp: Path, args, fmt) -> dict:
     """Put the dataset into the fresh directory ``tmp``; return the record."""
     record = {"dataset": fmt.name, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if fmt.name == "synthetic" and not args.source:
@@ -200,13 +200,3 @@ def _fill(tmp: Path, args, fmt) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return record
-
-
-def run_fetch(args) -> int:
-    fmt = get_format(args.dataset)
-    out = Path(args.out) / fmt.name
-    with atomic_dir(out) as tmp:
-        record = _fill(tmp, args, fmt)
-        write_json(tmp / RECORD, record)
-    log.info("fetched %s into %s", fmt.name, out)
-    return 0

@@ -8,7 +8,6 @@ mask of another size than its image) is a FastError and leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -20,10 +19,10 @@ import pandas as pd
 from PIL import Image
 
 from fast.data.manifest import GOOD, MANIFEST_COLUMNS, SPLITS
-from fast.data.registry import HALF_MAX, DatasetFormat, Sample, check_category, get_format, resolve_options
+from fast.data.registry import HALF_MAX, DatasetFormat, Sample
 from fast.data.splits import assign_splits, drop_test_duplicates
 from fast.errors import FastError
-from fast.io import atomic_dir, write_json, write_png
+from fast.io import write_json, write_png
 
 log = logging.getLogger(__name__)
 
@@ -244,29 +243,3 @@ def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Pat
                "empty_masks_as_normals": as_normals}
     write_json(out_dir / "prepare.json", summary)
     return summary
-
-
-def run_prepare(args) -> int:
-    fmt = get_format(args.dataset)
-    options = resolve_options(fmt, parse_options(getattr(args, "options", None)))
-    root = Path(args.root)
-    if not root.is_dir():
-        raise FastError(f"--root {root}: directory not found (run `fast fetch {fmt.name}` first)")
-    resolution = int(args.resolution)
-    if not 8 <= resolution <= 4096:
-        raise FastError(f"--resolution {resolution}: must be between 8 and 4096")
-    categories = list(dict.fromkeys(args.category or fmt.categories(root, options)))
-    if not categories:
-        raise FastError(f"dataset {fmt.name!r}: no categories found under {root}")
-    for c in categories:
-        check_category(fmt, root, c, options)
-    out = Path(args.out) / fmt.name
-    # all categories complete, or none renamed into place
-    summaries = []
-    with contextlib.ExitStack() as stack:
-        tmps = {c: stack.enter_context(atomic_dir(out / c)) for c in categories}
-        for c in categories:
-            summaries.append(prepare_category(fmt, root, c, tmps[c], resolution, int(args.seed), options))
-    for s in summaries:
-        log.info("prepared %s/%s: %s", fmt.name, s["category"], s["counts"])
-    return 0

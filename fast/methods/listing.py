@@ -57,12 +57,3 @@ def describe(name: str) -> str:
         return _with_departures(method.description or "(no description)", method.departures)
     except Exception as exc:  # listing must not fail because one method is broken
         return f"(unavailable: {type(exc).__name__}: {exc})"
-
-
-def run_methods(args) -> int:
-    width = max(len(n) for n in registry.REGISTRY)
-    print(f"{'method':<{width}}  {'generator':<16}  description")
-    for name in registry.REGISTRY:
-        gen = registry.GENERATOR_OF.get(name) or "-"
-        print(f"{name:<{width}}  {gen:<16}  {describe(name)}")
-    return 0

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from fast.data.manifest import manifest_path
 from fast.data.windows import crop, crop_mask, mask_window
 from fast.errors import FastError
-from fast.io import atomic_path, read_png
+from fast.io import read_png
 
 log = logging.getLogger(__name__)
 
@@ -189,16 +189,3 @@ def render(blocks: list[Block], n: int) -> Image.Image:
     for xy, text, size in labels:
         draw.text(xy, text, fill=INK, font=_font(size))
     return img
-
-
-def run_grid(args) -> int:
-    if args.per_cell < 1:
-        raise FastError(f"--per-cell must be >= 1, got {args.per_cell}")
-    n = max(MIN_SAMPLES, args.per_cell)
-    blocks = collect(args.synthetic, n, getattr(args, "prepared", None))
-    img = render(blocks, n)
-    out = Path(args.out)
-    with atomic_path(out) as tmp:
-        img.save(tmp, format="png")
-    log.info("grid: %d categories x %d rows x %d samples -> %s", len(blocks), len(blocks[0].rows), n, out)
-    return 0

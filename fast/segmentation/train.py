@@ -22,13 +22,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from fast.config import load_config, resolve_device
-from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
-from fast.methods import REFERENCE_ROWS, REGISTRY
-from fast.segmentation.data import WINDOW_RULE, MixedBatches, effective_patch, training_pools
-from fast.segmentation.models import SEGMENTERS, build_segmenter
+from fast.segmentation.data import WINDOW_RULE, MixedBatches, effective_patch
+from fast.segmentation.models import build_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -124,37 +121,3 @@ def load_segmenter(model_dir: str | Path, device: torch.device) -> tuple[torch.n
     model = build_segmenter(train_config["segmenter"], train_config["in_channels"], None)
     model.load_state_dict(load_file(str(weights)))
     return model.to(device).eval(), train_config
-
-
-def run_train_segmenter(args) -> int:
-    cfg = load_config(args.config)
-    if args.method not in REGISTRY and args.method not in REFERENCE_ROWS:
-        raise FastError(f"unknown method {args.method!r}; known: {', '.join([*REGISTRY, *REFERENCE_ROWS])}")
-    if args.segmenter not in SEGMENTERS:
-        raise FastError(f"unknown segmenter {args.segmenter!r}; known: {', '.join(SEGMENTERS)}")
-    seg_cfg = cfg["segmentation"]
-    size = cfg["resolution"]
-    cat = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
-    channels = cat.channels
-    anomalous, normal = training_pools(cat, args.method, args.synthetic, size, channels)
-    device = resolve_device(cfg["device"])
-    log.info("%s/%s %s %s seed %d: %d anomalous + %d normal training images at %d px on %s",
-             args.dataset, args.category, args.method, args.segmenter, args.seed, len(anomalous),
-             len(normal), size, device)
-    model, record = train_segmenter(anomalous, normal, args.segmenter, args.seed, seg_cfg, device)
-    arch, encoder = SEGMENTERS[args.segmenter]
-    train_config = {
-        "dataset": args.dataset, "category": args.category, "method": args.method,
-        "segmenter": args.segmenter, "architecture": arch.__name__, "encoder": encoder,
-        "encoder_weights": seg_cfg["encoder_weights"], "seed": args.seed, "in_channels": channels,
-        "resolution": size, "steps": seg_cfg["steps"], "batch_size": seg_cfg["batch_size"],
-        "lr": seg_cfg["lr"], "optimizer": "AdamW", "loss": "focal+dice (binary)",
-        **window_record(seg_cfg.get("patch"), size),
-        "augmentations": "per-sample rot90 k~U{0..3}, hflip p=0.5, vflip p=0.5 (seeded)",
-        "n_anomalous": len(anomalous), "n_normal": len(normal),
-        "synthetic": str(args.synthetic) if args.synthetic else None,
-        "device": str(device), "torch": torch.__version__, **record,
-    }
-    save_segmenter(model, train_config, args.out)
-    log.info("wrote %s (%.1f steps/s)", args.out, record["steps_per_s"] or 0)
-    return 0

@@ -1,7 +1,7 @@
 # fetch -> prepare (split manifest). Local copies: `datasets.<name>.root` or $FAST_DATA_DIR/<name>.
 from pathlib import Path
 
-from fast.data.commands import fetch_cli_args
+from fast.cli import fetch_cli_args
 
 
 rule fetch:
@@ -19,6 +19,8 @@ rule fetch:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "fast fetch {wildcards.dataset} --out {params.raw} --seed {params.seed} {params.args} > {log} 2>&1"
 
@@ -42,6 +44,8 @@ rule prepare:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "fast prepare {wildcards.dataset} --root {input} --out {params.prepared}"
         " --category {wildcards.category} --resolution {params.resolution} --seed {params.seed}"

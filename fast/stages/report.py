@@ -1,0 +1,72 @@
+"""`fast report`: every table and figure of one experiment (what it writes: fast.report.build)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fast.config import load_config
+from fast.errors import FastError
+from fast.io import atomic_dir, atomic_path, write_json
+from fast.report.build import DEFAULT_REFERENCE, comparison_documents
+from fast.report.collect import (configured_files, load_fidelity, load_metrics, load_reference, load_timings,
+                                 method_order)
+from fast.report.figures import make_figures
+from fast.report.stats import differences, load_per_image
+from fast.report.tables import aggregate, efficiency_table, per_type_iou, summary_json
+
+log = logging.getLogger(__name__)
+
+
+def run_report(args) -> int:
+    cfg = load_config(args.config)
+    results = Path(args.results)
+    out = Path(args.out) if args.out else results
+    if not results.is_dir():
+        raise FastError(f"results directory not found: {results}")
+    reference_path = Path(args.reference) if args.reference else DEFAULT_REFERENCE
+    if args.reference and not reference_path.is_file():
+        raise FastError(f"reference file not found: {reference_path} (config paths.reference)")
+
+    # The workflow hands the report its input files; by hand, the configured experiment's files.
+    files = configured_files(results, cfg)
+    for kind in files:
+        if getattr(args, kind, None) is not None:
+            files[kind] = [Path(p) for p in getattr(args, kind)]
+    if not files["metrics"]:
+        raise FastError(f"no segmentation/**/metrics.json of the configured experiment under {results}: "
+                        f"run the evaluate rules first")
+    long = load_metrics(files["metrics"])
+    timings = load_timings(files["timings"])
+    reference = load_reference(reference_path)
+    methods = method_order(long.method, cfg["methods"])
+    tables = out / "tables"
+
+    with atomic_path(tables / "summary.csv") as tmp:
+        long.to_csv(tmp, index=False)
+    write_json(tables / "summary.json", summary_json(aggregate(long)))
+    per_image_files = (p.with_name("per_image.csv") for p in files["metrics"])
+    per_image = load_per_image([p for p in per_image_files if p.is_file()])
+    diffs = differences(per_image)
+    per_type = per_type_iou(per_image)
+    with atomic_path(tables / "per_type.csv") as tmp:
+        per_type.to_csv(tmp, index=False)
+    with atomic_path(tables / "differences.csv") as tmp:
+        diffs.to_csv(tmp, index=False)
+    fidelity = load_fidelity(files["fidelity"])
+    with atomic_path(tables / "fidelity.csv") as tmp:
+        fidelity.to_csv(tmp, index=False)
+    md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity, per_type)
+    with atomic_path(tables / "comparison.md") as tmp:
+        tmp.write_text(md)
+    with atomic_path(tables / "comparison.tex") as tmp:
+        tmp.write_text(tex)
+    eff = efficiency_table(long, timings, methods, fidelity)
+    with atomic_path(tables / "efficiency.csv") as tmp:
+        eff.to_csv(tmp, index=False)
+    with atomic_dir(out / "figures" / "metrics") as fig_dir:
+        figures = make_figures(long, eff, methods, fig_dir)
+    log.info("report: %d result rows, %d methods, %d figures, %d bootstrap differences (%d significant), "
+             "%d fidelity rows -> %s", len(long), len(methods), len(figures), len(diffs),
+             int(diffs["significant"].sum()) if len(diffs) else 0, len(fidelity), out)
+    return 0
