@@ -15,8 +15,10 @@ from PIL import Image
 
 from fast.data.dummy import DEFAULTS, kolektorsdd_counts, write_dummy
 from fast.data.manifest import PreparedCategory
-from fast.data.prepare import resize_mask, run_prepare
-from fast.data.registry import FORMATS, get_format
+from fast.data.prepare import resize_mask
+from fast.data.registry import FORMATS, get_format, resolve_options
+from fast.errors import FastError
+from fast.stages.prepare import run_prepare
 
 REAL_MT = Path("/work/shared/datasets/magnetic_tile")
 NO_SPLIT = {"kolektorsdd", "magnetic_tile", "folder"}  # normals split 80/20 (seeded)
@@ -159,6 +161,16 @@ def test_magnetic_tile_real_scan(real_mt):
     assert counts == {"good": 952, "blowhole": 115, "break": 85, "uneven": 103, "crack": 57, "fray": 32}
     assert all(s.mask.is_file() for s in samples if s.mask is not None)
     assert {s.source_split for s in samples} == {None}
+
+
+def test_magnetic_tile_types_option(real_mt):
+    """`types` keeps only those defect folders (and every normal); a type not present is refused."""
+    fmt = get_format("magnetic_tile")
+    samples = fmt.scan(real_mt, "magnetic_tile", resolve_options(fmt, {"types": ["blowhole", "crack"]}))
+    counts = pd.Series([s.anomaly_type for s in samples]).value_counts().to_dict()
+    assert counts == {"good": 952, "blowhole": 115, "crack": 57}
+    with pytest.raises(FastError, match="unknown scratch .*present: blowhole, break, crack, fray, uneven"):
+        fmt.scan(real_mt, "magnetic_tile", {"types": ["crack", "scratch"]})
 
 
 def test_magnetic_tile_real_prepare_subset(real_mt, tmp_path):
