@@ -5,7 +5,7 @@
 #   snakemake --profile slurm all              (GPU cluster)
 from snakemake.utils import min_version, validate
 
-min_version("8.0")
+min_version("9.0")  # = the lower bound of snakemake in pyproject.toml (tests/test_catalog.py)
 
 
 # The embedded default, unless the user names an experiment with --configfile: a named config

@@ -35,6 +35,8 @@ rule train_base:
         mem_mb=res("gpu", "mem_mb"),
         runtime=res("gpu", "runtime"),
         cpus_per_task=res("gpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         TRAIN_CMD
 
@@ -65,6 +67,8 @@ rule train_generator:
         mem_mb=res("gpu", "mem_mb"),
         runtime=res("gpu", "runtime"),
         cpus_per_task=res("gpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         TRAIN_CMD
 
@@ -93,6 +97,8 @@ rule synthesize:
         mem_mb=res("gpu", "mem_mb"),
         runtime=res("gpu", "runtime"),
         cpus_per_task=res("gpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "OMP_NUM_THREADS={threads} fast synthesize --config {params.cfg} --dataset {wildcards.dataset}"
         " --category {wildcards.category} --method {wildcards.method} --prepared {params.prepared}"

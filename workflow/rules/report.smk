@@ -24,6 +24,8 @@ rule fidelity:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "fast fidelity --config {params.cfg} --prepared {params.prepared} --dataset {wildcards.dataset}"
         " --category {wildcards.category} --synthetic {params.synthetic} --out {output} > {log} 2>&1"
@@ -39,12 +41,13 @@ rule report:
     output:
         summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Tables"),
         comparison=report(f"{RESULTS}/tables/comparison.md", caption="../report/comparison.rst", category="Tables"),
-        tex=f"{RESULTS}/tables/comparison.tex",
+        tex=report(f"{RESULTS}/tables/comparison.tex", caption="../report/comparison_tex.rst", category="Tables"),
         efficiency=report(f"{RESULTS}/tables/efficiency.csv", caption="../report/efficiency.rst", category="Tables"),
+        # the DVC metrics file (category averages as JSON): data for tools, not a table for the report
         summary_json=f"{RESULTS}/tables/summary.json",
-        differences=report(f"{RESULTS}/tables/differences.csv", category="Tables"),
-        per_type=report(f"{RESULTS}/tables/per_type.csv", category="Tables"),
-        fidelity=report(f"{RESULTS}/tables/fidelity.csv", category="Tables"),
+        differences=report(f"{RESULTS}/tables/differences.csv", caption="../report/differences.rst", category="Tables"),
+        per_type=report(f"{RESULTS}/tables/per_type.csv", caption="../report/per_type.rst", category="Tables"),
+        fidelity=report(f"{RESULTS}/tables/fidelity.csv", caption="../report/fidelity.rst", category="Tables"),
         figures=report(directory(f"{RESULTS}/figures/metrics"), patterns=["{name}.png"],
                        caption="../report/figures.rst", category="Figures"),
     params:
@@ -58,6 +61,8 @@ rule report:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         # the report reads exactly its declared inputs (no glob of results/: a removed method's
         # stale files never reach a table)
@@ -83,5 +88,7 @@ rule sample_grid:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "fast grid --synthetic {params.dirs} --prepared {params.prepared} --out {output} > {log} 2>&1"

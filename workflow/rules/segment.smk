@@ -37,6 +37,8 @@ rule train_segmenter:
         mem_mb=res("gpu", "mem_mb"),
         runtime=res("gpu", "runtime"),
         cpus_per_task=res("gpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "OMP_NUM_THREADS={threads} fast train-segmenter --config {params.cfg} --dataset {wildcards.dataset}"
         " --category {wildcards.category} --method {wildcards.method} --segmenter {wildcards.segmenter}"
@@ -64,6 +66,8 @@ rule evaluate:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
         cpus_per_task=res("cpu", "cpus_per_task"),
+    conda:
+        "../envs/fast.yaml"
     shell:
         "OMP_NUM_THREADS={threads} fast evaluate --config {params.cfg} --dataset {wildcards.dataset}"
         " --category {wildcards.category} --prepared {params.prepared}"
