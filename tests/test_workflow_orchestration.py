@@ -78,8 +78,6 @@ def test_every_rule_has_log_and_benchmark_and_lint_is_clean(repo_copy):
             assert job.get("log") and job.get("benchmark"), f"{config}: rule {job['rule']} lacks log/benchmark"
     lint = run(snakemake("--lint"), repo_copy, timeout=120, check=False).stdout
     titles = {t.strip() for t in re.findall(r"^    \* (.+?):?$", lint, flags=re.M)}
-    # one environment (environment.yml / the venv) serves every rule, on purpose
-    titles.discard("Specify a conda environment or container for each rule.")
     assert not titles, f"snakemake --lint findings:\n{lint[-4000:]}"
 
 
