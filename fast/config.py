@@ -12,7 +12,6 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import yaml
@@ -166,10 +165,6 @@ def load_config(path_or_json: str | Path | dict) -> dict:
     if not isinstance(data, dict):
         raise FastError(f"{path}: a config must be a mapping of keys to values")
     return validate_config(data, str(path))
-
-
-def experiment_dir(cfg: dict) -> Path:
-    return Path(cfg["paths"]["results"]) / cfg["experiment"]
 
 
 def resolve_device(name: str):

@@ -249,9 +249,4 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and k != "step" else v) for k, v in r.items()})
 
 
-def is_trained(out_dir: str | Path) -> bool:
-    d = Path(out_dir)
-    return (d / "model.safetensors").is_file() and (d / "config.json").is_file()
-
-
-__all__ = ["TrainData", "is_trained", "step_rngs", "train_loop"]
+__all__ = ["TrainData", "step_rngs", "train_loop"]

@@ -18,7 +18,6 @@ DOWNLOAD = DownloadInfo(
     filename="KolektorSDD.zip",
 )
 CATEGORY = "kolektorsdd"
-CATEGORIES = [CATEGORY]
 MASK_THRESHOLD = 0
 OPTIONS: dict = {}
 ANOMALY_TYPE = "defect"

@@ -20,7 +20,6 @@ DOWNLOAD = DownloadInfo(
     note="GitHub-generated archive of branch master: no stable checksum published",
 )
 CATEGORY = "magnetic_tile"
-CATEGORIES = [CATEGORY]
 MASK_THRESHOLD = HALF_MAX
 OPTIONS: dict = {"types": None}   # None: every MT_<Type> folder
 NORMAL_DIR = "MT_Free"
