@@ -190,3 +190,25 @@ def test_too_many_steps_is_a_clear_error():
         build_sampler("aias", SCHED, {}).sample(ToyModel(), x_bg, mask, cond, T, torch.Generator())
     with pytest.raises(FastError, match="ddim"):
         build_sampler("ddim", SCHED, {}).sample(ToyModel(), x_bg, mask, cond, T + 1, torch.Generator())
+
+
+def test_torch_and_numpy_mask_resize_agree_on_random_masks():
+    """One rule in two array types (fast.data.prepare.resize_mask on numpy, this one on tensors)."""
+    from fast.data.prepare import resize_mask as resize_mask_np
+
+    rng = np.random.default_rng(0)
+    for (H, W), (h, w) in [((64, 64), (8, 8)), ((48, 48), (8, 8)), ((10, 10), (4, 4)), ((17, 23), (5, 7)),
+                           ((100, 60), (32, 32)), ((8, 8), (24, 24)), ((5, 7), (16, 16)), ((16, 9), (8, 20)),
+                           ((16, 16), (16, 16))]:
+        masks = []
+        for k in range(40):
+            if k % 2:
+                m = (rng.random((H, W)) < rng.uniform(0.05, 0.9)).astype(np.uint8)
+            else:  # a tiny defect, which the area resize alone would lose
+                m = np.zeros((H, W), np.uint8)
+                y, x = rng.integers(0, H), rng.integers(0, W)
+                m[y:y + rng.integers(1, 4), x:x + rng.integers(1, 4)] = 1
+            masks.append(m)
+        got = resize_mask(torch.from_numpy(np.stack(masks)).float()[:, None], (h, w))[:, 0].numpy()
+        want = np.stack([resize_mask_np(m, (h, w)) for m in masks])
+        assert got.dtype == np.float32 and np.array_equal(got, want), ((H, W), (h, w))

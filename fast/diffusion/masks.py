@@ -1,27 +1,42 @@
-"""Mask resizing to a model grid (one place): area resize + threshold 0.5, and never let a
-small defect vanish: where the area-resized mask of a sample is empty but its full-resolution
-mask is not, the max-pooled mask is used instead (METHODS.md, Notation)."""
+"""Mask resizing to a model grid (one rule, METHODS.md, Notation): the area resize (the fraction of
+each output pixel the mask covers) thresholded at >= 0.5, and never let a small defect vanish:
+where that empties a sample's non-empty mask, every output pixel the defect touches (> 0) is kept.
+
+Why two functions: fast.data.prepare.resize_mask applies this rule to numpy masks with OpenCV's
+INTER_AREA when images are prepared; this one applies it to batches of tensors on the model's device
+(FARM's grids, the losses, the z grid of the samplers) every step. Same rule, same thresholds; the
+two agree exactly on random masks (tests/test_samplers_core.py)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+
+@lru_cache(maxsize=256)
+def _overlaps(n: int, m: int, device: str) -> torch.Tensor:
+    """(m, n) float64: the length that source pixel j of n shares with output pixel i of m, both
+    stretched to n * m units (integers, so the area sums below are exact)."""
+    i = torch.arange(m, dtype=torch.float64, device=device)[:, None]
+    j = torch.arange(n, dtype=torch.float64, device=device)[None]
+    return (torch.minimum((i + 1) * n, (j + 1) * m) - torch.maximum(i * n, j * m)).clamp(min=0)
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, 1, H, W) {0,1} float mask -> (B, 1, h, w) {0,1} float mask on the ``size`` grid."""
-    mask = mask.float()
-    if tuple(mask.shape[-2:]) == tuple(size):
-        return (mask > 0.5).float()
-    if mask.shape[-2] < size[0] or mask.shape[-1] < size[1]:  # upsampling: nearest is exact
-        return (F.interpolate(mask, size=size, mode="nearest") > 0.5).float()
-    area = (F.adaptive_avg_pool2d(mask, size) >= 0.5).float()
-    vanished = (area.flatten(1).sum(1) == 0) & (mask.flatten(1).sum(1) > 0)
+    """(B, 1, H, W) {0,1} mask -> (B, 1, h, w) {0,1} float32 mask on the ``size`` grid."""
+    h, w = int(size[0]), int(size[1])
+    if tuple(mask.shape[-2:]) == (h, w):
+        return (mask > 0).float()
+    H, W = mask.shape[-2:]
+    dev = str(mask.device)
+    covered = _overlaps(H, h, dev) @ mask.double() @ _overlaps(W, w, dev).T   # area fraction x H * W
+    out = 2 * covered >= H * W
+    vanished = (out.flatten(1).sum(1) == 0) & (mask.flatten(1).sum(1) > 0)
     if vanished.any():
-        maxed = (F.adaptive_max_pool2d(mask, size) > 0.5).float()
-        area = torch.where(vanished.view(-1, 1, 1, 1), maxed, area)
-    return area
+        out = torch.where(vanished.view(-1, *([1] * (out.ndim - 1))), covered > 0, out)
+    return out.float()
 
 
 def feather_weights(mask: np.ndarray, feather: int) -> np.ndarray:
