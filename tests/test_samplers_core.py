@@ -66,23 +66,23 @@ def test_aias_with_one_step_segments_is_ancestral_ddpm():
     x_bg, mask = x_bg.double(), mask.double()  # float64 so that the comparison measures the math
     aias = build_sampler("aias", SCHED, {"t_fine": 0, "farm": False, "clip_x0": False})
     ddpm = build_sampler("ddpm", SCHED, {"farm": False, "clip_x0": False})
-    za = aias.sample(ToyModel(), x_bg, mask, cond, T, torch.Generator().manual_seed(3))
+    ra = aias.sample(ToyModel(), x_bg, mask, cond, T, torch.Generator().manual_seed(3))
     zr = _reference_ddpm(ToyModel(), x_bg, mask, cond, torch.Generator().manual_seed(3))
-    torch.testing.assert_close(za, zr, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ra.z0, zr, atol=1e-5, rtol=1e-5)
     # diffusers' DDPMScheduler does the same in float32 (1 - abar_t loses digits near t = 0)
-    zd = ddpm.sample(ToyModel(), x_bg, mask, cond, T, torch.Generator().manual_seed(3))
-    assert aias.last_nfe == ddpm.last_nfe == T
-    torch.testing.assert_close(za, zd, atol=2e-4, rtol=2e-4)
+    rd = ddpm.sample(ToyModel(), x_bg, mask, cond, T, torch.Generator().manual_seed(3))
+    assert ra.nfe == rd.nfe == T
+    torch.testing.assert_close(ra.z0, rd.z0, atol=2e-4, rtol=2e-4)
     # the same with a fine tail: S segments of one step + t_fine single steps is still DDPM
     aias2 = build_sampler("aias", SCHED, {"t_fine": 5, "farm": False, "clip_x0": False})
-    z2 = aias2.sample(ToyModel(), x_bg, mask, cond, T - 5, torch.Generator().manual_seed(3))
+    z2 = aias2.sample(ToyModel(), x_bg, mask, cond, T - 5, torch.Generator().manual_seed(3)).z0
     torch.testing.assert_close(z2, zr, atol=1e-5, rtol=1e-5)
 
 
 def test_aias_paper_coefficients_change_the_result_and_update_from_matters():
     x_bg, mask, cond = _inputs()
     run = lambda **o: build_sampler("aias", SCHED, {"farm": False, **o}).sample(
-        ToyModel(), x_bg, mask, cond, 5, torch.Generator().manual_seed(0))
+        ToyModel(), x_bg, mask, cond, 5, torch.Generator().manual_seed(0)).z0
     exact, paper = run(coefficients="exact"), run(coefficients="paper")
     assert (exact - paper).abs().max() > 1e-3
     outside = (mask == 0).expand_as(exact)
@@ -97,7 +97,7 @@ def test_update_from_injected_uses_the_farm_input():
                            farm_widths=(8, 8, 16)).eval()
     x_bg, mask, cond = _inputs()
     run = lambda **o: build_sampler("aias", SCHED, o).sample(model, x_bg, mask, cond, 5,
-                                                              torch.Generator().manual_seed(0))
+                                                              torch.Generator().manual_seed(0)).z0
     with torch.no_grad():
         z, inj, nofarm = run(), run(update_from="injected"), run(farm=False)
     assert (z - inj).abs().max() > 1e-4 and (z - nofarm).abs().max() > 1e-4
@@ -108,14 +108,15 @@ def test_update_from_injected_uses_the_farm_input():
 def test_nfe_and_background_outside_mask(name, steps, nfe):
     x_bg, mask, cond = _inputs()
     model = ToyModel()
-    s = build_sampler(name, SCHED, {"eta": 1.0})
-    z = s.sample(model, x_bg, mask, cond, steps, torch.Generator().manual_seed(0))
-    assert s.last_nfe == model.calls == s.nfe(steps) == nfe
+    s = build_sampler(name, SCHED, {"eta": 1.0} if name == "ddim" else {})
+    res = s.sample(model, x_bg, mask, cond, steps, torch.Generator().manual_seed(0))
+    z = res.z0
+    assert res.nfe == model.calls == s.nfe(steps) == s.plan(steps).nfe == len(s.plan(steps).timesteps) == nfe
     outside = (mask == 0).expand_as(z)
     assert torch.equal(z[outside], x_bg[outside])  # the last fusion pastes the clean background
     assert (z[~outside] - x_bg[~outside]).abs().max() > 1e-2
-    z2 = s.sample(model, x_bg, mask, cond, steps, torch.Generator().manual_seed(0))
-    assert torch.equal(z, z2)
+    res2 = s.sample(model, x_bg, mask, cond, steps, torch.Generator().manual_seed(0))
+    assert torch.equal(z, res2.z0) and res2.nfe == nfe   # no state carried between calls
 
 
 def test_fusion_puts_the_background_at_the_current_noise_level():
@@ -176,7 +177,8 @@ def test_synthesize_batch_with_a_real_tiny_model_is_deterministic():
         a = synthesize_batch(model, s, bgs, masks, cond, steps, torch.Generator().manual_seed(1))
         b = synthesize_batch(model, s, bgs, masks, cond, steps, torch.Generator().manual_seed(1))
         c = synthesize_batch(model, s, bgs, masks, cond, steps, torch.Generator().manual_seed(2))
-        for x, y, w, bg, m in zip(a, b, c, bgs, masks):
+        assert a.nfe == b.nfe == s.nfe(steps)
+        for x, y, w, bg, m in zip(a.images, b.images, c.images, bgs, masks):
             assert x.shape == bg.shape and x.dtype == np.uint8
             assert np.array_equal(x, y) and not np.array_equal(x, w)
             assert np.array_equal(x[m == 0], bg[m == 0])
@@ -190,6 +192,143 @@ def test_too_many_steps_is_a_clear_error():
         build_sampler("aias", SCHED, {}).sample(ToyModel(), x_bg, mask, cond, T, torch.Generator())
     with pytest.raises(FastError, match="ddim"):
         build_sampler("ddim", SCHED, {}).sample(ToyModel(), x_bg, mask, cond, T + 1, torch.Generator())
+
+
+# -- independent references: AIAS (jumps, fine tail, FARM, options) and DDIM written out --------
+
+class ToyFarmModel(ToyModel):
+    """ToyModel with a stand-in FARM injection (non-linear) and the pixel backbone's x0 clip."""
+
+    farm = True
+    x0_clip = (-1.0, 1.0)
+
+    def inject(self, z, mask, t, noise, abar):
+        return (1 - mask) * z + mask * (abar ** 0.5 * torch.tanh(z) + (1 - abar) ** 0.5 * noise)
+
+
+def _abar():
+    """The schedule's own abar (checked against the formula in test_diffusion_schedule), so that
+    the references below measure the samplers' math alone."""
+    return SCHED.alphas_cumprod
+
+
+def _reference_aias(model, x_bg, mask, cond, steps, g, t_fine=2, farm=True, clip=True, update_from="z",
+                    start="noise"):
+    """AIAS from METHODS.md: S evenly spaced segments T-1 -> t_fine-1, each the closed-form jump
+    posterior q(z_te | z_ts, x0_hat) (FARM-injected network input), then t_fine single DDPM steps
+    without FARM; background fused at the landing level after every update (float64)."""
+    abar = _abar()
+    ab = lambda t: 1.0 if t < 0 else abar[t].item()
+    rn = lambda: torch.randn(x_bg.shape, generator=g, dtype=x_bg.dtype)
+    bounds = [int(v) for v in np.round(np.linspace(T - 1, t_fine - 1, steps + 1))]
+    pairs = list(zip(bounds[:-1], bounds[1:])) + [(t, t - 1) for t in range(t_fine - 1, -1, -1)]
+    z = rn()
+    if start == "background":
+        z = ab(T - 1) ** 0.5 * x_bg + (1 - ab(T - 1)) ** 0.5 * z
+    for k, (ts, te) in enumerate(pairs):
+        a_s, a_e = ab(ts), ab(te)
+        zin = model.inject(z, mask, ts, rn(), a_s) if farm and k < steps else z
+        x0 = (zin - (1 - a_s) ** 0.5 * model.eps(zin, torch.full((z.shape[0],), ts), cond)) / a_s ** 0.5
+        if clip:
+            x0 = x0.clamp(-1, 1)
+        Pi = (a_s / a_e) ** 0.5 * (1 - a_e) / (1 - a_s)
+        Sig = a_e ** 0.5 * (1 - a_s / a_e) / (1 - a_s)
+        V = (1 - a_e) * (1 - a_s / a_e) / (1 - a_s)
+        z = Pi * (zin if update_from == "injected" else z) + Sig * x0
+        if V > 0:
+            z = z + V ** 0.5 * rn()
+        bg = x_bg if te < 0 else a_e ** 0.5 * x_bg + (1 - a_e) ** 0.5 * rn()
+        z = mask * z + (1 - mask) * bg
+    return z, len(pairs)
+
+
+@pytest.mark.parametrize("options,steps", [({}, 10), ({"t_fine": 4, "update_from": "injected"}, 7),
+                                           ({"farm": False, "clip_x0": False, "start": "background"}, 12),
+                                           ({"t_fine": 0}, 5)])
+def test_aias_matches_an_independent_reference(options, steps):
+    x_bg, mask, cond = _inputs()
+    x_bg, mask = x_bg.double(), mask.double()
+    model = ToyFarmModel()
+    res = build_sampler("aias", SCHED, options).sample(model, x_bg, mask, cond, steps,
+                                                       torch.Generator().manual_seed(4))
+    names = {"t_fine": "t_fine", "farm": "farm", "clip_x0": "clip", "update_from": "update_from", "start": "start"}
+    ref, nfe = _reference_aias(ToyFarmModel(), x_bg, mask, cond, steps, torch.Generator().manual_seed(4),
+                               **{names[k]: v for k, v in options.items()})
+    torch.testing.assert_close(res.z0, ref, atol=1e-9, rtol=1e-9)
+    assert res.nfe == nfe == model.calls == steps + options.get("t_fine", 2)
+
+
+@pytest.mark.parametrize("steps", [10, 7])
+def test_ddim_eta0_matches_an_independent_reference(steps):
+    """DDIM (eta 0) written out: diffusers' "leading" timesteps t_i = i * (T // steps), each step
+    z <- sqrt(a_prev) x0 + sqrt(1 - a_prev) eps (a_prev = 1 on the last step), then fusion."""
+    x_bg, mask, cond = _inputs()
+    x_bg, mask = x_bg.double(), mask.double()
+    res = build_sampler("ddim", SCHED, {"farm": False, "clip_x0": False}).sample(
+        ToyModel(), x_bg, mask, cond, steps, torch.Generator().manual_seed(2))
+    abar, g, model = _abar(), torch.Generator().manual_seed(2), ToyModel()
+    rn = lambda: torch.randn(x_bg.shape, generator=g, dtype=x_bg.dtype)
+    ts = [i * (T // steps) for i in range(steps)][::-1]
+    z = rn()
+    for i, t in enumerate(ts):
+        a = abar[t].item()
+        t_prev = t - T // steps
+        a_prev = abar[t_prev].item() if t_prev >= 0 else 1.0
+        eps = model.eps(z, t, cond)
+        x0 = (z - (1 - a) ** 0.5 * eps) / a ** 0.5
+        z = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
+        t_next = ts[i + 1] if i + 1 < len(ts) else -1
+        bg = x_bg if t_next < 0 else abar[t_next].item() ** 0.5 * x_bg + (1 - abar[t_next].item()) ** 0.5 * rn()
+        z = mask * z + (1 - mask) * bg
+    # DDIM's x0 -> eps round trip and diffusers' float32 alphas_cumprod: a few float32 ulps
+    torch.testing.assert_close(res.z0, z, atol=1e-5, rtol=1e-5)
+    assert res.nfe == steps
+
+
+# -- the plan, the options, the mask rule --------------------------------------------------------
+
+def test_plans_are_computed_once_per_schedule_and_step_count():
+    a, b = build_sampler("aias", SCHED, {}), build_sampler("aias", Schedule(T, "linear", 1e-4, 0.02), {})
+    p = a.plan(10)
+    assert p is a.plan(10) is b.plan(10)           # cached: coefficients computed once
+    assert p.nfe == 12 and p.n_segments == 10 and p.timesteps[0] == T - 1 and p.segments[-1].t_end == -1
+    assert build_sampler("aias", SCHED, {"coefficients": "paper"}).plan(10) is not p
+    d = build_sampler("dpmpp", SCHED, {})
+    assert d.plan(10) is d.plan(10) and d.plan(10).nfe == 10 and d.plan(10).targets[-1] == -1
+
+
+def test_options_have_one_default_and_unknown_ones_are_errors():
+    from fast.errors import FastError
+    from fast.samplers import sampler_options
+
+    assert sampler_options("aias") == {"farm": True, "clip_x0": True, "start": "noise", "t_fine": 2,
+                                       "coefficients": "exact", "update_from": "z"}
+    assert sampler_options("ddim") == {"farm": True, "clip_x0": True, "start": "noise", "eta": 0.0}
+    assert sampler_options("dpmpp") == {"farm": True, "clip_x0": True, "start": "noise"}
+    s = build_sampler("aias", SCHED, {"t_fine": "3"})
+    assert s.options.t_fine == 3 and s.nfe(5) == 8
+    with pytest.raises(FastError, match=r"'ddpm' has no option 'eta'; its options: farm, clip_x0, start"):
+        build_sampler("ddpm", SCHED, {"eta": 1.0})
+    with pytest.raises(FastError, match="coefficients 'fancy'"):
+        build_sampler("aias", SCHED, {"coefficients": "fancy"})
+    with pytest.raises(FastError, match="unknown sampler"):
+        build_sampler("euler", SCHED, {})
+
+
+def test_method_options_are_checked_against_the_sampler():
+    from fast.config import load_config
+    from fast.errors import FastError
+    from fast.methods import build_method
+
+    cfg = load_config({"experiment": "t", "datasets": {"synthetic": {"categories": ["fabric"]}},
+                       "methods": ["fast-ddim50"], "aias": {"start": "background", "clip_x0": False},
+                       "method_options": {"fast-ddim50": {"eta": 0.5, "batch_size": 2}}})
+    # the aias section sets the options the sampler shares (start, clip_x0), not AIAS's own
+    assert build_method("fast-ddim50", cfg).sampling_plan() == (
+        "ddim", 50, {"start": "background", "clip_x0": False, "eta": 0.5})
+    cfg["method_options"] = {"fast-ddim50": {"t_fine": 3}}
+    with pytest.raises(FastError, match=r"method_options.fast-ddim50.t_fine: sampler 'ddim' has no option"):
+        build_method("fast-ddim50", cfg).sampling_plan()
 
 
 def test_torch_and_numpy_mask_resize_agree_on_random_masks():

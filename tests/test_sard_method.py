@@ -38,9 +38,9 @@ def test_background_rides_one_frozen_forward_path(steps):
     mask = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
     mask[0, :, 1:4, 2:6] = 1
     mask[1, :, 5:8, 0:3] = 1
-    sampler = SardSampler(SCHED, {"record": True})
-    z0 = sampler.sample(Stub(), x_bg, mask, torch.tensor([0, 1]), steps, torch.Generator().manual_seed(1))
-    trace = sampler.trace
+    sampler = SardSampler(SCHED, record=True)
+    res = sampler.sample(Stub(), x_bg, mask, torch.tensor([0, 1]), steps, torch.Generator().manual_seed(1))
+    z0, trace = res.z0, res.trace
     assert len(trace["z"]) == steps + 1 and trace["t"][0] == T - 1 and trace["t"][-1] == -1
     out = (mask == 0).expand_as(x_bg)
     # one eps_bg, recovered from the first state, explains every later background state
@@ -58,14 +58,43 @@ def test_background_rides_one_frozen_forward_path(steps):
     a = abar[trace["t"][steps // 2]]
     on_path = np.sqrt(a) * x_bg + np.sqrt(1 - a) * trace["eps_bg"]
     assert not torch.allclose(trace["z"][steps // 2][~out], on_path[~out], atol=1e-2)
-    assert sampler.last_nfe == steps
+    assert res.nfe == steps
+
+
+@pytest.mark.parametrize("steps", [9, 20])
+def test_sard_sampler_matches_an_independent_reference(steps):
+    """Region-constrained strided DDPM written out: closed-form jump posteriors inside M, outside M
+    the one forward path sqrt(a) x_bg + sqrt(1 - a) eps_bg (eps_bg drawn first, then the start)."""
+    g = torch.Generator().manual_seed(0)
+    x_bg = torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64) * 2 - 1
+    mask = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
+    mask[:, :, 2:6, 1:5] = 1
+    cond = torch.tensor([0, 1])
+    res = SardSampler(SCHED).sample(Stub(), x_bg, mask, cond, steps, torch.Generator().manual_seed(3))
+    abar = SCHED.alphas_cumprod
+    ab = lambda t: 1.0 if t < 0 else float(abar[t])
+    g = torch.Generator().manual_seed(3)
+    rn = lambda: torch.randn(x_bg.shape, generator=g, dtype=torch.float64)
+    eps_bg, noise = rn(), rn()
+    path = lambda t: np.sqrt(ab(t)) * x_bg + np.sqrt(1 - ab(t)) * eps_bg
+    bounds = [int(v) for v in np.round(np.linspace(T - 1, -1, steps + 1))]
+    z = mask * noise + (1 - mask) * path(bounds[0])
+    for ts, te in zip(bounds[:-1], bounds[1:]):
+        a_s, a_e = ab(ts), ab(te)
+        x0 = ((z - np.sqrt(1 - a_s) * Stub().eps(z, torch.full((2,), ts), cond)) / np.sqrt(a_s)).clamp(-1, 1)
+        z_new = (np.sqrt(a_s / a_e) * (1 - a_e) * z + np.sqrt(a_e) * (1 - a_s / a_e) * x0) / (1 - a_s)
+        if te >= 0:
+            z_new = z_new + np.sqrt((1 - a_e) * (1 - a_s / a_e) / (1 - a_s)) * rn()
+        z = mask * z_new + (1 - mask) * (x_bg if te < 0 else path(te))
+    torch.testing.assert_close(res.z0, z, atol=1e-9, rtol=1e-9)
+    assert res.nfe == steps and res.trace is None
 
 
 def test_sampler_is_deterministic_per_generator_seed():
     x_bg = torch.zeros(1, 1, 8, 8)
     mask = torch.ones(1, 1, 8, 8)
     run = lambda s: SardSampler(SCHED).sample(Stub(), x_bg, mask, torch.tensor([0]), 10,
-                                              torch.Generator().manual_seed(s))
+                                              torch.Generator().manual_seed(s)).z0
     assert torch.equal(run(2), run(2)) and not torch.equal(run(2), run(3))
 
 

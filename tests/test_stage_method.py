@@ -89,25 +89,27 @@ def reference_stage(model, x_bg, mask, cond, steps, seed):
 @pytest.mark.parametrize("steps", [20, 7])
 def test_stage_sampler_matches_reference(steps):
     x_bg, mask, cond = _inputs()
-    sampler = StageSampler(SCHED, {"clip_x0": False})
-    z = sampler.sample(Stub(), x_bg, mask, cond, steps, torch.Generator().manual_seed(5))
+    sampler = StageSampler(SCHED, clip_x0=False)
+    res = sampler.sample(Stub(), x_bg, mask, cond, steps, torch.Generator().manual_seed(5))
+    z = res.z0
     ref = reference_stage(Stub(), x_bg, mask, cond, steps, 5)
     torch.testing.assert_close(z, ref, atol=1e-6, rtol=1e-6)
-    assert sampler.last_nfe == sampler.nfe(steps) == steps
+    assert res.nfe == sampler.nfe(steps) == steps
     # the last step pastes the clean background outside M exactly
     assert torch.equal(z[(mask == 0).expand_as(z)], x_bg[(mask == 0).expand_as(x_bg)])
 
 
 def test_graded_diffusion_uses_the_anomaly_branch_in_its_intervals():
     x_bg, mask, cond = _inputs()
-    sampler = StageSampler(Schedule(1000, "linear", 1e-4, 0.02), {"clip_x0": False})
+    sampler = StageSampler(Schedule(1000, "linear", 1e-4, 0.02), clip_x0=False)
     stub = Stub()
     stub.schedule = sampler.schedule
     sampler.sample(stub, x_bg, mask, cond, 50, torch.Generator().manual_seed(0))
-    starts = [ts for ts, _ in sampler.plan(50)]
+    plan = sampler.plan(50)
+    starts = list(plan.timesteps)
     assert stub.calls == starts and len(starts) == 50
     expected = ["anomaly" if (700 <= t <= 800 or 300 <= t <= 400) else "image" for t in starts]
-    assert sampler.branches == expected
+    assert list(plan.branches) == expected
     assert expected.count("anomaly") == 10  # five strided steps in each interval at 50 steps
 
 

@@ -4,11 +4,13 @@ Subclasses set ``generator`` and the per-name sampling plan (``SAMPLING``: name 
 steps or None for the config default, options)) and override ``build_model`` (which modules),
 ``loss`` (the training objective) and, if needed, ``make_sampler``. Method options
 (``cfg["method_options"][name]``) may override ``sampler``, ``steps``, ``batch_size`` and any
-sampler option (``eta``, ``farm``, ``t_fine``, ``coefficients``, ...).
+option of the sampler (``fast.samplers.sampler_options``: ``eta``, ``farm``, ``t_fine``,
+``coefficients``, ...; another key is an error).
 
 Extending (STAGE, SARD): subclass, set ``generator = "stage"``, override ``build_model``/``loss``,
-and if the sampling differs, implement a Sampler (fast/samplers/) and return it from
-``make_sampler``; ``fit``/``load``/``synthesize`` stay as they are.
+and if the sampling differs, implement a Sampler (fast/samplers/base.py) and return it from
+``make_sampler`` (``strided_sampler`` for a strided DDPM one); ``fit``/``load``/``synthesize`` stay
+as they are.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from fast.diffusion.train import TrainData, train_loop
 from fast.errors import FastError
 from fast.methods import BASE_OF
 from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
-from fast.samplers import build_sampler
+from fast.samplers import build_sampler, sampler_options
 from fast.samplers.base import synthesize_batch
 
 
@@ -136,19 +138,32 @@ class DiffusionMethod(SynthesisMethod):
         self.model = DiffusionModel.load(generator_dir, self.device)
 
     # -- sampling ------------------------------------------------------------------------------
+    # the config's `aias` section: options of every sampler that takes them (start and clip_x0 are
+    # shared by all fused samplers, the rest are AIAS's own)
+    AIAS_SECTION = ("t_fine", "coefficients", "update_from", "start", "clip_x0")
+    DEFAULT_STEPS = 50    # steps of a non-AIAS sampler (and of STAGE's and SARD's) unless given
+
     def sampling_plan(self) -> tuple[str, int, dict]:
+        """(sampler, steps, options): the method's entry of SAMPLING, the config's `aias` section
+        and ``method_options`` (``sampler``, ``steps`` and the sampler's options; another key is a
+        FastError naming the sampler's options)."""
         sampler, steps, opts = self.SAMPLING[self.name]
-        a = self.cfg["aias"]
-        options = {"t_fine": a["t_fine"], "coefficients": a["coefficients"], "update_from": a["update_from"],
-                   "start": a["start"], "clip_x0": a["clip_x0"], **opts}
         over = {k: v for k, v in self.options.items() if k not in ("batch_size",)}
         sampler = over.pop("sampler", sampler)
         steps = over.pop("steps", steps)
+        known = sampler_options(sampler)
+        for key in over:
+            if key not in known:
+                raise FastError(f"method_options.{self.name}.{key}: sampler {sampler!r} has no option {key!r}; "
+                                f"its options: {', '.join(known)} (and sampler, steps, batch_size)")
+        a = self.cfg["aias"]
+        options = {k: a[k] for k in self.AIAS_SECTION if k in known}
+        options.update({k: v for k, v in opts.items() if k in known})
+        options.update(over)
         if steps is None:
-            steps = int(a["steps"]) if sampler == "aias" else 50
+            steps = int(a["steps"]) if sampler == "aias" else self.DEFAULT_STEPS
         if steps == "T":
             steps = int(self.cfg["diffusion"]["num_train_timesteps"])
-        options.update(over)
         return sampler, int(steps), options
 
     def validate_sampling(self) -> None:
@@ -161,18 +176,27 @@ class DiffusionMethod(SynthesisMethod):
             where = f"method_options.{self.name}.steps" if "steps" in self.options else (
                 "aias.steps" if self.SAMPLING[self.name][1] is None else f"method {self.name!r} steps")
             if sampler == "aias":
-                msg = aias_limits(T, int(options.get("t_fine", 2)), int(steps), where)
+                t_fine = {**sampler_options("aias"), **options}["t_fine"]
+                msg = aias_limits(T, int(t_fine), int(steps), where)
                 if msg:
                     raise FastError(msg)
                 return
         else:
-            steps, where = int(self.options.get("steps", 50)), f"method_options.{self.name}.steps"
+            steps, where = int(self.options.get("steps", self.DEFAULT_STEPS)), f"method_options.{self.name}.steps"
         if not 1 <= int(steps) <= T:
             raise FastError(f"{where} {steps}: must be between 1 and diffusion.num_train_timesteps ({T})")
 
     def make_sampler(self):
+        """(sampler, steps) this method samples with."""
         name, steps, options = self.sampling_plan()
         return build_sampler(name, self.model.schedule, options), steps
+
+    def strided_sampler(self, sampler_cls):
+        """(sampler, steps) of a method with its own strided sampler (STAGE, SARD): ``steps`` and
+        ``clip_x0`` from ``method_options``."""
+        steps = int(self.options.get("steps", self.DEFAULT_STEPS))
+        options = {k: self.options[k] for k in ("clip_x0",) if k in self.options}
+        return sampler_cls(self.model.schedule, **options), steps
 
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:
         if self.model is None:
@@ -206,9 +230,9 @@ class DiffusionMethod(SynthesisMethod):
         t0 = time.perf_counter()
         outs = synthesize_batch(self.model, sampler, bgs, masks, cond, steps, g, feather, self.device)
         dt = (time.perf_counter() - t0) / len(items)
-        for r, out, m in zip(items, outs, masks):
+        for r, out, m in zip(items, outs.images, masks):
             yield (out.reshape(r.background.shape), m,
-                   {"nfe": int(sampler.last_nfe), "sampler": sampler.name, "steps": int(steps),
+                   {"nfe": int(outs.nfe), "sampler": sampler.name, "steps": int(steps),
                     "seconds": round(dt, 6)})
 
 

@@ -26,22 +26,21 @@ Options (``method_options.sard``): ``steps`` (50; NFE = steps), ``clip_x0`` (tru
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from fast.diffusion.discriminator import discriminator_loss, generator_adversarial_loss
 from fast.diffusion.extras import DISC, DISC_OPT
 from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.model import DiffusionModel
-from fast.diffusion.schedule import q_sample, randn, x0_from_eps
+from fast.diffusion.schedule import randn, x0_from_eps
 from fast.methods.diffusion import DiffusionMethod
-from fast.samplers.aias import StridedDDPMSampler, segment_coefficients
-from fast.samplers.base import predict_x0
+from fast.samplers.aias import StridedDDPMSampler, StridedOptions
+from fast.samplers.base import SampleResult, fuse_background, posterior_step, predict_x0
 
-DEFAULT_STEPS = 50
 DESCRIPTION = ("SARD: region-constrained diffusion + discriminative mask guidance (arXiv 2508.03143), "
                "after the paper's description (no public code)")
-
-
 
 
 def sard_loss(model: DiffusionModel, batch: dict, generator: torch.Generator, disc_opt: torch.optim.Optimizer,
@@ -75,36 +74,36 @@ def sard_loss(model: DiffusionModel, batch: dict, generator: torch.Generator, di
             "loss_disc": l_d.detach()}
 
 
+@dataclass(frozen=True)
+class SardOptions(StridedOptions):
+    """``record``: return the trajectory (t, z after every update, and eps_bg) in the result's trace."""
+
+    record: bool = False
+
+
 class SardSampler(StridedDDPMSampler):
-    """Region-constrained strided DDPM: the background rides one frozen forward path.
-    With ``record`` set, ``trace`` holds (t, z) after every update and the eps_bg used."""
+    """Region-constrained strided DDPM: the background rides one frozen forward path."""
 
     name = "sard"
+    Options = SardOptions
 
-    def background_path(self, x_bg: torch.Tensor, eps_bg: torch.Tensor, t: int) -> torch.Tensor:
-        return x_bg if t < 0 else q_sample(x_bg, eps_bg, self.schedule.abar(t))
-
-    def sample(self, model, x_bg, mask, cond, steps, generator):
-        clip = bool(self.options.get("clip_x0", True))
-        record = bool(self.options.get("record", False))
-        plan = self.plan(steps)
+    def sample(self, model, x_bg, mask, cond, steps, generator) -> SampleResult:
+        o, plan = self.options, self.plan(steps)
+        t0 = plan.segments[0].t_start
         eps_bg = randn(x_bg.shape, generator, x_bg.device, x_bg.dtype)   # one draw per trajectory
         noise = randn(x_bg.shape, generator, x_bg.device, x_bg.dtype)
-        z = mask * noise + (1 - mask) * self.background_path(x_bg, eps_bg, plan[0][0])
-        self.trace = {"eps_bg": eps_bg, "t": [plan[0][0]], "z": [z]} if record else None
-        self.last_nfe = 0
-        for ts, te in plan:
-            x0, _ = predict_x0(model, z, ts, mask, cond, generator, False, clip, x_bg)
-            self.last_nfe += 1
-            Pi, Sigma, V = segment_coefficients(self.schedule.alphas_cumprod, ts, te, "exact")
-            z_new = Pi * z + Sigma * x0
-            if V > 0:
-                z_new = z_new + V ** 0.5 * randn(z.shape, generator, z.device, z.dtype)
-            z = mask * z_new + (1 - mask) * self.background_path(x_bg, eps_bg, te)
-            if record:
-                self.trace["t"].append(te)
-                self.trace["z"].append(z)
-        return z
+        z = fuse_background(noise, x_bg, mask, t0, self.schedule, generator, noise=eps_bg)
+        trace = {"eps_bg": eps_bg, "t": [t0], "z": [z]} if o.record else None
+        nfe = 0
+        for seg in plan.segments:
+            x0, _ = predict_x0(model, z, seg.t_start, mask, cond, generator, False, o.clip_x0, x_bg)
+            nfe += 1
+            z = fuse_background(posterior_step(z, x0, seg, generator), x_bg, mask, seg.t_end, self.schedule,
+                                generator, noise=eps_bg)
+            if trace is not None:
+                trace["t"].append(seg.t_end)
+                trace["z"].append(z)
+        return SampleResult(z, nfe, trace)
 
 
 class SardMethod(DiffusionMethod):
@@ -137,8 +136,7 @@ class SardMethod(DiffusionMethod):
                          self.outside_weight())
 
     def make_sampler(self):
-        steps = int(self.options.get("steps", DEFAULT_STEPS))
-        return SardSampler(self.model.schedule, {"clip_x0": self.options.get("clip_x0", True)}), steps
+        return self.strided_sampler(SardSampler)
 
 
 def build(cfg: dict, name: str) -> SardMethod:

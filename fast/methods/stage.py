@@ -24,19 +24,19 @@ true), ``adapter_hidden`` (32), ``batch_size`` (synthesis batch, 16).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import torch
 
 from fast.diffusion.extras import AD_AN, AD_IMG
 from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.model import DiffusionModel
-from fast.diffusion.schedule import q_sample, randn, x0_from_eps
+from fast.diffusion.schedule import q_sample, randn
 from fast.methods.diffusion import DiffusionMethod
 from fast.methods.stage_schedule import ema_mask, uses_anomaly_branch
-from fast.samplers.aias import StridedDDPMSampler, segment_coefficients
-
-DEFAULT_STEPS = 50
-
-
+from fast.samplers.aias import StridedDDPMSampler
+from fast.samplers.base import SampleResult, StridedPlan, fuse_background, posterior_step, predict_x0
 
 
 def branch_eps(model: DiffusionModel, adapter: str, z_t, t, cond, mask, bg):
@@ -60,45 +60,46 @@ def stage_loss(model: DiffusionModel, batch: dict, generator: torch.Generator,
             "loss_eps_in": in_img.detach(), "loss_eps_out": out_img.detach(), "loss_an_in": in_an.detach()}
 
 
+@dataclass(frozen=True)
+class StagePlan(StridedPlan):
+    """The strided plan and, per step, the branch that runs it ("image" or "anomaly")."""
+
+    branches: tuple[str, ...] = ()
+
+
 class StageSampler(StridedDDPMSampler):
     """Strided DDPM with STAGE's anomaly-informed prior, EMA mask and graded diffusion."""
 
     name = "stage"
 
-    def sample(self, model, x_bg, mask, cond, steps, generator):
-        T, ac = self.schedule.T, self.schedule.alphas_cumprod
-        clip = bool(self.options.get("clip_x0", True))
-        self.branches = []
-        self.last_nfe = 0
+    def plan(self, steps: int) -> StagePlan:
+        base, T = super().plan(steps), self.schedule.T
+        return StagePlan(base.segments, tuple("anomaly" if uses_anomaly_branch(ts, T) else "image"
+                                              for ts in base.timesteps))
+
+    def sample(self, model, x_bg, mask, cond, steps, generator) -> SampleResult:
+        T, clip, plan = self.schedule.T, self.options.clip_x0, self.plan(steps)
         z = randn(x_bg.shape, generator, x_bg.device, x_bg.dtype)  # M_{T-1} ~ 1: all editable
-        for ts, te in self.plan(steps):
-            abar_s = self.schedule.abar(ts)
-            tt = torch.full((z.shape[0],), ts, dtype=torch.long, device=z.device)
-            Pi, Sigma, V = segment_coefficients(ac, ts, te, "exact")
-            anomaly_branch = uses_anomaly_branch(ts, T)
-            self.branches.append("anomaly" if anomaly_branch else "image")
-            if anomaly_branch:
+        nfe = 0
+        for seg, branch in zip(plan.segments, plan.branches):
+            ts = seg.t_start
+            if branch == "anomaly":
                 # anomaly-only image: z inside M, forward-diffused empty image outside (as in training)
                 empty = torch.zeros_like(z)
-                z_in = mask * z + (1 - mask) * q_sample(empty, randn(z.shape, generator, z.device, z.dtype), abar_s)
-                x0 = x0_from_eps(z_in, branch_eps(model, AD_AN, z_in, tt, cond, mask, empty), abar_s)
-                x0 = mask * (x0.clamp(*model.x0_clip) if clip and model.x0_clip else x0)
-                z_new = Pi * z_in + Sigma * x0
-                m_keep = mask
+                src = fuse_background(z, empty, mask, ts, self.schedule, generator)
+                x0, _ = predict_x0(model, src, ts, mask, cond, generator, False, clip, empty,
+                                   eps=partial(branch_eps, model, AD_AN))
+                x0, m_keep = mask * x0, mask
             else:
-                x0 = x0_from_eps(z, branch_eps(model, AD_IMG, z, tt, cond, mask, x_bg), abar_s)
-                if clip and model.x0_clip:
-                    x0 = x0.clamp(*model.x0_clip)
+                src = z
+                x0, _ = predict_x0(model, z, ts, mask, cond, generator, False, clip, x_bg,
+                                   eps=partial(branch_eps, model, AD_IMG))
                 m_keep = ema_mask(mask, ts, T)
                 x0 = m_keep * x0 + (1 - m_keep) * x_bg           # anomaly-informed prior
-                z_new = Pi * z + Sigma * x0
-            self.last_nfe += 1
-            if V > 0:
-                z_new = z_new + V ** 0.5 * randn(z.shape, generator, z.device, z.dtype)
-            bg = x_bg if te < 0 else q_sample(x_bg, randn(z.shape, generator, z.device, z.dtype),
-                                              self.schedule.abar(te))
-            z = m_keep * z_new + (1 - m_keep) * bg
-        return z
+            nfe += 1
+            z = fuse_background(posterior_step(src, x0, seg, generator), x_bg, m_keep, seg.t_end, self.schedule,
+                                generator)
+        return SampleResult(z, nfe)
 
 
 class StageMethod(DiffusionMethod):
@@ -118,8 +119,7 @@ class StageMethod(DiffusionMethod):
         return stage_loss(model, batch, generator, self.outside_weight())
 
     def make_sampler(self):
-        steps = int(self.options.get("steps", DEFAULT_STEPS))
-        return StageSampler(self.model.schedule, {"clip_x0": self.options.get("clip_x0", True)}), steps
+        return self.strided_sampler(StageSampler)
 
 
 def build(cfg: dict, name: str) -> StageMethod:

@@ -10,20 +10,25 @@ integers; the fine stage is then t_fine single DDPM steps t = t_fine-1, ..., 0 (
 the clean sample), so NFE = S + t_fine, and S = T, t_fine = 0 is exactly ancestral DDPM.
 (METHODS.md counts t from 1 with abar_0 = 1; its "t_fine .. 1" are our t_fine-1 .. 0.)
 
+The plans (boundaries and every segment's (Pi, Sigma, V)) are computed once per schedule and step
+count (``aias_plan``, ``strided_plan``: cached), so a sampling loop only multiplies.
+
 Extending: new coefficient variants go into ``_segment_coefficients`` as another ``mode``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from fast.diffusion.schedule import posterior_coefficients, randn
+from fast.diffusion.schedule import Schedule, posterior_coefficients
 from fast.errors import FastError
-from fast.samplers.base import Sampler, fuse_background, predict_x0
+from fast.samplers.base import (FusedOptions, FusedSampler, Options, SampleResult, Sampler, Segment, StridedPlan,
+                                fuse_background, posterior_step, predict_x0)
 
 MODES = ("exact", "paper")
 
@@ -82,53 +87,83 @@ def segment_boundaries(T: int, steps: int, t_fine: int) -> list[int]:
     return b
 
 
+def segments(schedule: Schedule, pairs, mode: str = "exact") -> tuple[Segment, ...]:
+    """The (t_start, t_end) updates of ``pairs`` with their coefficients (``segment_coefficients``)."""
+    ac = schedule.alphas_cumprod
+    return tuple(Segment(ts, te, *segment_coefficients(ac, ts, te, mode)) for ts, te in pairs)
+
+
+@lru_cache(maxsize=256)
+def strided_plan(schedule: Schedule, steps: int) -> StridedPlan:
+    """``steps`` evenly spaced exact jumps from T-1 to the clean sample (STAGE's and SARD's plan)."""
+    b = segment_boundaries(schedule.T, int(steps), 0)   # T-1 ... -1 (clean)
+    return StridedPlan(segments(schedule, zip(b[:-1], b[1:]), "exact"))
+
+
+@dataclass(frozen=True)
+class AIASPlan(StridedPlan):
+    """The S segments (FARM-injected) followed by the t_fine single steps (without FARM)."""
+
+    n_segments: int = 0
+
+
+@lru_cache(maxsize=256)
+def aias_plan(schedule: Schedule, steps: int, t_fine: int, mode: str) -> AIASPlan:
+    try:
+        b = segment_boundaries(schedule.T, int(steps), int(t_fine))
+    except ValueError as exc:
+        raise FastError(f"aias.steps / aias.t_fine: {exc}") from None
+    pairs = list(zip(b[:-1], b[1:])) + [(t, t - 1) for t in range(t_fine - 1, -1, -1)]
+    return AIASPlan(segments(schedule, pairs, mode), n_segments=int(steps))
+
+
+@dataclass(frozen=True)
+class StridedOptions(Options):
+    """x0_hat clipped to the backbone's range."""
+
+    clip_x0: bool = True
+
+
 class StridedDDPMSampler(Sampler):
     """Base of the strided-DDPM samplers (STAGE, SARD): ``steps`` evenly spaced jumps from T-1 to the
     clean sample, each one exact jump posterior (``segment_coefficients``), one network call each."""
 
-    def nfe(self, steps: int) -> int:
-        return int(steps)
+    Options = StridedOptions
 
-    def plan(self, steps: int) -> list[tuple[int, int]]:
-        b = segment_boundaries(self.schedule.T, int(steps), 0)   # T-1 ... -1 (clean)
-        return list(zip(b[:-1], b[1:]))
+    def plan(self, steps: int) -> StridedPlan:
+        return strided_plan(self.schedule, int(steps))
 
 
-class AIASSampler(Sampler):
-    """Options (config section ``aias``): t_fine, coefficients exact|paper, update_from z|injected,
-    start noise|background, clip_x0, farm (FARM injection on/off; default on)."""
+@dataclass(frozen=True)
+class AIASOptions(FusedOptions):
+    """AIAS's own options (config section ``aias``): the fine single steps, the coefficient
+    formulas, and whether the segment update starts from z or from the FARM-injected input."""
+
+    t_fine: int = 2
+    coefficients: str = "exact"
+    update_from: str = "z"
+    CHOICES = {**FusedOptions.CHOICES, "coefficients": MODES, "update_from": ("z", "injected")}
+
+
+class AIASSampler(FusedSampler):
+    """Options: :class:`AIASOptions` (t_fine, coefficients, update_from) and the fused samplers'
+    farm, clip_x0, start."""
 
     name = "aias"
+    Options = AIASOptions
 
-    def nfe(self, steps: int) -> int:
-        return int(steps) + int(self.options.get("t_fine", 2))
+    def plan(self, steps: int) -> AIASPlan:
+        """All updates: the S segments, then the fine single steps."""
+        return aias_plan(self.schedule, int(steps), self.options.t_fine, self.options.coefficients)
 
-    def plan(self, steps: int) -> list[tuple[int, int]]:
-        """All (t_start, t_end) updates: the S segments, then the fine single steps."""
-        t_fine = int(self.options.get("t_fine", 2))
-        try:
-            b = segment_boundaries(self.schedule.T, int(steps), t_fine)
-        except ValueError as exc:
-            raise FastError(f"aias.steps / aias.t_fine: {exc}") from None
-        return list(zip(b[:-1], b[1:])) + [(t, t - 1) for t in range(t_fine - 1, -1, -1)]
-
-    def sample(self, model, x_bg, mask, cond, steps, generator):
-        o = self.options
-        mode, clip = o.get("coefficients", "exact"), bool(o.get("clip_x0", True))
-        farm, from_injected = bool(o.get("farm", True)), o.get("update_from", "z") == "injected"
-        n_segments = int(steps)
-        plan = self.plan(steps)
-        ac = self.schedule.alphas_cumprod
-        z = self.start(x_bg, generator, plan[0][0])
-        self.last_nfe = 0
-        for k, (ts, te) in enumerate(plan):
-            use_farm = farm and k < n_segments  # the fine stage runs without FARM
-            x0, zhat = predict_x0(model, z, ts, mask, cond, generator, use_farm, clip, x_bg)
-            self.last_nfe += 1
-            Pi, Sigma, V = segment_coefficients(ac, ts, te, mode)
-            src = zhat if from_injected else z
-            z = Pi * src + Sigma * x0
-            if V > 0:
-                z = z + V ** 0.5 * randn(z.shape, generator, z.device, z.dtype)
-            z = fuse_background(z, x_bg, mask, te, self.schedule, generator)
-        return z
+    def sample(self, model, x_bg, mask, cond, steps, generator) -> SampleResult:
+        o, plan = self.options, self.plan(steps)
+        z = self.start(x_bg, generator, plan.segments[0].t_start)
+        nfe = 0
+        for k, seg in enumerate(plan.segments):
+            use_farm = o.farm and k < plan.n_segments  # the fine stage runs without FARM
+            x0, zhat = predict_x0(model, z, seg.t_start, mask, cond, generator, use_farm, o.clip_x0, x_bg)
+            nfe += 1
+            z = posterior_step(zhat if o.update_from == "injected" else z, x0, seg, generator)
+            z = fuse_background(z, x_bg, mask, seg.t_end, self.schedule, generator)
+        return SampleResult(z, nfe)

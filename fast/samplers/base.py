@@ -1,74 +1,193 @@
-"""The sampler interface, foreground fusion and the image-space composite (one place each).
+"""The sampler interface, its shared steps (the jump posterior step, foreground fusion, the x0
+prediction) and the image-space composite (one place each).
 
-A sampler: ``Sampler(schedule, options).sample(model, x_bg, mask, cond, steps, generator) -> z0``
-where ``model`` is a :class:`~fast.diffusion.model.DiffusionModel`, ``x_bg`` the background in
-model space (``model.encode(image)``), ``mask`` the (B, 1, h, w) {0,1} mask on the z grid,
-``cond`` class indices (B,), ``generator`` a CPU ``torch.Generator`` (all noise is drawn on the CPU
-so outputs are the same on every device). ``nfe(steps)`` is the number of network evaluations;
-``last_nfe`` counts the ones the last ``sample`` call made.
+A sampler has the shape of a diffusers scheduler: the constructor takes the schedule and the
+options as keyword arguments (their defaults: the family's ``Options`` dataclass, the one place
+they are written; an unknown option is a FastError naming the known ones), ``plan(steps)``
+precomputes everything a run of ``steps`` steps needs (timesteps, segment coefficients; cached per
+schedule and step count) and ``nfe(steps)`` is that plan's number of network evaluations.
 
-Extending: subclass :class:`Sampler`, implement ``sample`` and ``nfe``, register the name in
-``fast/samplers/__init__.py``. Use :func:`predict_x0` for the network call (FARM injection,
-x0 clipping) and :func:`fuse_background` after every update so that all samplers share them.
+``sample(model, x_bg, mask, cond, steps, generator) -> SampleResult(z0, nfe)``: ``model`` a
+:class:`~fast.diffusion.model.DiffusionModel`, ``x_bg`` the background in model space
+(``model.encode(image)``), ``mask`` the (B, 1, h, w) {0,1} mask on the z grid, ``cond`` class
+indices (B,), ``generator`` a CPU ``torch.Generator`` (all noise is drawn on the CPU so outputs
+are the same on every device); the result carries the network evaluations the call made. A sampler
+holds no state between calls.
+
+Extending: subclass a family (:class:`FusedSampler`: FARM, x0 clipping, start, background fused
+after every update; or ``fast.samplers.aias.StridedDDPMSampler``), give it an ``Options``
+dataclass if it has options of its own, implement ``plan`` and ``sample`` with :func:`predict_x0`
+(the network call), :func:`posterior_step` and :func:`fuse_background`, and register the name in
+``fast/samplers/__init__.py``.
 """
 
 from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, fields
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from fast.diffusion.masks import feather_weights, resize_mask
 from fast.diffusion.schedule import Schedule, q_sample, randn, x0_from_eps
+from fast.errors import FastError
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What ``Sampler.sample`` returns: the clean sample, the network evaluations made, and (only
+    for a sampler asked to record it) its trajectory."""
+
+    z0: torch.Tensor
+    nfe: int
+    trace: dict | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """Base of the option dataclasses: each field is an option, its default THE default. Values are
+    cast to the default's type (bool, int, float); ``CHOICES`` lists a string option's values."""
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in self.CHOICES and value not in self.CHOICES[f.name]:
+                raise FastError(f"sampler option {f.name} {value!r}: expected one of {list(self.CHOICES[f.name])}")
+            if type(f.default) in (bool, int, float):
+                object.__setattr__(self, f.name, type(f.default)(value))
+
+    @classmethod
+    def defaults(cls) -> dict:
+        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One update t_start -> t_end (t_end = -1: the clean sample) with the coefficients of its
+    jump posterior z_{t_end} = Pi z_{t_start} + Sigma x0_hat + sqrt(V) n."""
+
+    t_start: int
+    t_end: int
+    Pi: float
+    Sigma: float
+    V: float
+
+
+@dataclass(frozen=True)
+class StridedPlan:
+    """A plan of jump-posterior updates, one network evaluation each."""
+
+    segments: tuple[Segment, ...]
+
+    @property
+    def nfe(self) -> int:
+        return len(self.segments)
+
+    @property
+    def timesteps(self) -> tuple[int, ...]:
+        return tuple(s.t_start for s in self.segments)
 
 
 class Sampler:
-    name = ""
+    """``Sampler(schedule, **options)``; subclasses implement ``plan`` and ``sample``."""
 
-    def __init__(self, schedule: Schedule, options: dict | None = None):
+    name = ""
+    Options: type[Options] = Options
+
+    def __init__(self, schedule: Schedule, **options):
+        unknown = [k for k in options if k not in self.Options.defaults()]
+        if unknown:
+            raise FastError(f"sampler {self.name!r} has no option {unknown[0]!r}; its options: "
+                            f"{', '.join(self.Options.defaults()) or 'none'}")
         self.schedule = schedule
-        self.options = dict(options or {})
-        self.last_nfe = 0
+        try:
+            self.options = self.Options(**options)
+        except FastError as exc:
+            raise FastError(f"sampler {self.name!r}: {exc}") from None
+
+    @classmethod
+    def option_defaults(cls) -> dict:
+        """The sampler's options and their defaults."""
+        return cls.Options.defaults()
+
+    def plan(self, steps: int):
+        """The precomputed plan of a run of ``steps`` steps (it has ``nfe`` and ``timesteps``)."""
+        raise NotImplementedError
 
     def nfe(self, steps: int) -> int:
-        raise NotImplementedError
+        return self.plan(steps).nfe
 
     def sample(self, model, x_bg: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor, steps: int,
-               generator: torch.Generator) -> torch.Tensor:
+               generator: torch.Generator) -> SampleResult:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FusedOptions(Options):
+    """Options of the fused samplers (AIAS, diffusers' solvers): FARM injection on the network's
+    input, x0_hat clipped to the backbone's range, start from pure noise or the forward-diffused
+    background."""
+
+    farm: bool = True
+    clip_x0: bool = True
+    start: str = "noise"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"start": ("noise", "background")}
+
+
+class FusedSampler(Sampler):
+    """Base of AIAS and diffusers' solvers: the background is fused after every update."""
+
+    Options = FusedOptions
 
     def start(self, x_bg: torch.Tensor, generator: torch.Generator, t_start: int) -> torch.Tensor:
         """z at ``t_start``: pure noise (``start: noise``) or the forward-diffused background."""
         noise = randn(x_bg.shape, generator, x_bg.device, x_bg.dtype)
-        if self.options.get("start", "noise") == "background":
+        if self.options.start == "background":
             return q_sample(x_bg, noise, self.schedule.abar(t_start))
         return noise
 
 
 def predict_x0(model, z: torch.Tensor, t: int, mask: torch.Tensor, cond: torch.Tensor,
-               generator: torch.Generator, farm: bool, clip: bool,
-               bg: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator, farm: bool, clip: bool, bg: torch.Tensor | None = None,
+               eps: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One network evaluation at timestep ``t``: optional FARM injection, eps (given the mask and
-    the clean background ``bg``, the spatial condition), x0_hat (clipped to the backbone's range
-    when ``clip``). Returns (x0_hat, zhat), zhat being the injected input."""
+    the clean background ``bg``, the spatial condition; ``eps(z, t, cond, mask, bg)`` replaces
+    ``model.eps``, e.g. STAGE's adapted branches), x0_hat (clipped to the backbone's range when
+    ``clip``). Returns (x0_hat, zhat), zhat being the injected input."""
     abar = model.schedule.abar(t)
     tt = torch.full((z.shape[0],), int(t), dtype=torch.long, device=z.device)
     zhat = z
     if farm and model.farm is not None:
         zhat = model.inject(z, mask, tt, randn(z.shape, generator, z.device, z.dtype), abar)
-    eps = model.eps(zhat, tt, cond, mask, bg)
-    x0 = x0_from_eps(zhat, eps, abar)
+    e = (eps or model.eps)(zhat, tt, cond, mask, bg)
+    x0 = x0_from_eps(zhat, e, abar)
     if clip and model.x0_clip is not None:
         x0 = x0.clamp(*model.x0_clip)
     return x0, zhat
 
 
+def posterior_step(z: torch.Tensor, x0: torch.Tensor, seg: Segment, generator: torch.Generator) -> torch.Tensor:
+    """The (jump) posterior step of ``seg`` from ``z`` given x0_hat: Pi z + Sigma x0 + sqrt(V) n, the
+    noise n drawn fresh (none when V = 0, the step to the clean sample)."""
+    out = seg.Pi * z + seg.Sigma * x0
+    if seg.V > 0:
+        out = out + seg.V ** 0.5 * randn(z.shape, generator, z.device, z.dtype)
+    return out
+
+
 def fuse_background(z: torch.Tensor, x_bg: torch.Tensor, mask: torch.Tensor, t: int, schedule: Schedule,
-                    generator: torch.Generator) -> torch.Tensor:
-    """z = M z + (1 - M) q(x_bg at t) with fresh noise; ``t = -1`` pastes the clean background."""
+                    generator: torch.Generator, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """z = M z + (1 - M) q(x_bg at t); the forward noise is drawn fresh, or ``noise`` (SARD's one
+    frozen background path); ``t = -1`` pastes the clean background."""
     if t < 0:
         bg = x_bg
     else:
-        bg = q_sample(x_bg, randn(x_bg.shape, generator, x_bg.device, x_bg.dtype), schedule.abar(t))
+        if noise is None:
+            noise = randn(x_bg.shape, generator, x_bg.device, x_bg.dtype)
+        bg = q_sample(x_bg, noise, schedule.abar(t))
     return mask * z + (1 - mask) * bg
 
 
@@ -92,9 +211,17 @@ def composite(generated: np.ndarray, background: np.ndarray, mask: np.ndarray, f
     return out.astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class SampledImages:
+    """uint8 (H, W, C) images and the network evaluations the sampler made for them."""
+
+    images: Sequence[np.ndarray]
+    nfe: int
+
+
 @torch.no_grad()
 def sample_images(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray, cond: torch.Tensor,
-                  steps: int, generator: torch.Generator, device="cpu") -> np.ndarray:
+                  steps: int, generator: torch.Generator, device="cpu") -> SampledImages:
     """Generated uint8 images (B, H, W, C) at the backgrounds' size (before compositing): encodes at
     the model resolution (resizing if needed), resizes the mask to the z grid, samples, decodes."""
     b, h, w, c = backgrounds.shape
@@ -107,17 +234,17 @@ def sample_images(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.nd
     z_bg = model.encode(x)
     m_full = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None].to(device)
     m_z = resize_mask(m_full, (zh, zw))
-    z0 = sampler.sample(model, z_bg, m_z, cond.to(device), steps, generator)
-    img = model.decode(z0)
+    result = sampler.sample(model, z_bg, m_z, cond.to(device), steps, generator)
+    img = model.decode(result.z0)
     if tuple(img.shape[-2:]) != (h, w):
         img = torch.nn.functional.interpolate(img, size=(h, w), mode="bilinear", align_corners=False)
-    return to_uint8(img)
+    return SampledImages(to_uint8(img), result.nfe)
 
 
 def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray,
                      cond: torch.Tensor, steps: int, generator: torch.Generator, feather: int = 0,
-                     device="cpu") -> list[np.ndarray]:
-    """Backgrounds uint8 (B, H, W, C) + masks uint8 (B, H, W) -> composited uint8 images.
+                     device="cpu") -> SampledImages:
+    """Backgrounds uint8 (B, H, W, C) + masks uint8 (B, H, W) -> the composited uint8 images and NFE.
 
     A model trained on windows (``model.patch``) generates the window around each mask
     (fast.data.windows.mask_window: centred on the mask's bounding box; a mask larger than a window
@@ -130,9 +257,11 @@ def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np
         wins = [mask_window(m, model.patch) for m in masks]
         win_bg = np.stack([crop(bg, wn, model.patch) for bg, wn in zip(backgrounds, wins)])
         win_m = np.stack([crop_mask(m, wn, model.patch) for m, wn in zip(masks, wins)])
-        gen = sample_images(model, sampler, win_bg.reshape(*win_bg.shape[:3], -1), win_m, cond, steps,
+        out = sample_images(model, sampler, win_bg.reshape(*win_bg.shape[:3], -1), win_m, cond, steps,
                             generator, device)
-        gen = [paste(g, wn, bg) for g, wn, bg in zip(gen, wins, backgrounds)]
+        gen = [paste(g, wn, bg) for g, wn, bg in zip(out.images, wins, backgrounds)]
     else:
-        gen = sample_images(model, sampler, backgrounds, masks, cond, steps, generator, device)
-    return [composite(gen[i], backgrounds[i], masks[i], feather) for i in range(len(backgrounds))]
+        out = sample_images(model, sampler, backgrounds, masks, cond, steps, generator, device)
+        gen = out.images
+    return SampledImages([composite(gen[i], backgrounds[i], masks[i], feather) for i in range(len(backgrounds))],
+                         out.nfe)

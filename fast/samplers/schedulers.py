@@ -1,103 +1,138 @@
 """ddpm, ddim, plms, dpmpp (DPM-Solver++ 2M), unipc (UniPC, bh2, order 2), deis (DEIS, order 2):
 diffusers' schedulers with our foreground fusion and FARM injection.
 
-Each scheduler is built fresh per ``sample`` call from the shared :class:`Schedule` (no state
-across samples). The network's x0_hat (from the FARM-injected input, clipped like AIAS) is handed
-to the scheduler as the epsilon that reproduces it from the un-injected z, so that every sampler
-uses the same prediction as AIAS. After every step the output's noise level is that of the next
-timestep of the scheduler (or the clean sample after the last step) and the background is fused
-at that level.
+The plan (``diffusers_plan``, cached per sampler, schedule and step count) holds the scheduler
+after ``set_timesteps``; each ``sample`` call steps a copy of it (no state across samples). The
+network's x0_hat (from the FARM-injected input, clipped like AIAS) is handed to the scheduler as
+the epsilon that reproduces it from the un-injected z, so that every sampler uses the same
+prediction as AIAS. After every step the output's noise level is that of the next timestep of the
+scheduler (or the clean sample after the last step) and the background is fused at that level.
 
-Extending: add a subclass setting ``make_scheduler`` and ``step_kwargs``; register it.
+Extending: add a subclass with ``make_scheduler(schedule)`` and, if needed, ``step_kwargs``
+(and an ``Options`` dataclass for options of its own); register it.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+
+from fast.diffusion.schedule import Schedule
 from fast.errors import FastError
-from fast.samplers.base import Sampler, fuse_background, predict_x0
+from fast.samplers.base import FusedOptions, FusedSampler, SampleResult, fuse_background, predict_x0
 
 
-class DiffusersSampler(Sampler):
-    def make_scheduler(self):
+@dataclass(frozen=True)
+class DiffusersPlan:
+    """The scheduler's timesteps, each with the timestep the step lands on (-1: the clean sample),
+    and a scheduler right after ``set_timesteps`` (never stepped: each run steps a copy)."""
+
+    timesteps: tuple[int, ...]
+    targets: tuple[int, ...]
+    init_noise_sigma: float
+    template: object
+
+    @property
+    def nfe(self) -> int:
+        return len(self.timesteps)
+
+    def scheduler(self):
+        """A fresh stepper for one run (the multistep solvers keep their history in it)."""
+        return copy.deepcopy(self.template)
+
+
+@lru_cache(maxsize=128)
+def diffusers_plan(sampler_cls: type, schedule: Schedule, steps: int) -> DiffusersPlan:
+    sched = sampler_cls.make_scheduler(schedule)
+    try:
+        sched.set_timesteps(int(steps))
+    except ValueError as exc:
+        raise FastError(f"sampler {sampler_cls.name!r} with {steps} steps: {exc}") from None
+    ts = tuple(int(t) for t in sched.timesteps)
+    return DiffusersPlan(ts, ts[1:] + (-1,), float(sched.init_noise_sigma), sched)
+
+
+class DiffusersSampler(FusedSampler):
+    @staticmethod
+    def make_scheduler(schedule: Schedule):
         raise NotImplementedError
 
     def step_kwargs(self, generator) -> dict:
         return {}
 
-    def _scheduler(self, steps: int):
-        sched = self.make_scheduler()
-        try:
-            sched.set_timesteps(int(steps))
-        except ValueError as exc:
-            raise FastError(f"sampler {self.name!r} with {steps} steps: {exc}") from None
-        return sched
+    def plan(self, steps: int) -> DiffusersPlan:
+        return diffusers_plan(type(self), self.schedule, int(steps))
 
-    def nfe(self, steps: int) -> int:
-        return len(self._scheduler(steps).timesteps)
-
-    def sample(self, model, x_bg, mask, cond, steps, generator):
-        o = self.options
-        farm, clip = bool(o.get("farm", True)), bool(o.get("clip_x0", True))
-        sched = self._scheduler(steps)
-        ts = [int(t) for t in sched.timesteps]
-        z = self.start(x_bg, generator, ts[0]) * float(sched.init_noise_sigma)
-        self.last_nfe = 0
-        for i, t in enumerate(ts):
-            x0, _ = predict_x0(model, z, t, mask, cond, generator, farm, clip, x_bg)
-            self.last_nfe += 1
+    def sample(self, model, x_bg, mask, cond, steps, generator) -> SampleResult:
+        o, plan = self.options, self.plan(steps)
+        sched = plan.scheduler()
+        z = self.start(x_bg, generator, plan.timesteps[0]) * plan.init_noise_sigma
+        nfe = 0
+        for t, t_next in zip(plan.timesteps, plan.targets):
+            x0, _ = predict_x0(model, z, t, mask, cond, generator, o.farm, o.clip_x0, x_bg)
+            nfe += 1
             a = self.schedule.abar(t)
             eps = (z - a ** 0.5 * x0) / (1.0 - a) ** 0.5  # the eps that gives x0 from z
             z = sched.step(eps, t, z, **self.step_kwargs(generator)).prev_sample
-            t_next = ts[i + 1] if i + 1 < len(ts) else -1
             z = fuse_background(z, x_bg, mask, t_next, self.schedule, generator)
-        return z
+        return SampleResult(z, nfe)
 
 
 class DDPMSampler(DiffusersSampler):
     name = "ddpm"
 
-    def make_scheduler(self):
+    @staticmethod
+    def make_scheduler(schedule):
         from diffusers import DDPMScheduler
 
-        return DDPMScheduler(**self.schedule.scheduler_config(), clip_sample=False,
+        return DDPMScheduler(**schedule.scheduler_config(), clip_sample=False,
                              variance_type="fixed_small")
 
     def step_kwargs(self, generator):
         return {"generator": generator}
 
 
+@dataclass(frozen=True)
+class DDIMOptions(FusedOptions):
+    """``eta``: 0 deterministic DDIM, 1 = DDPM-like (the anomalydiffusion baseline uses 1)."""
+
+    eta: float = 0.0
+
+
 class DDIMSampler(DiffusersSampler):
-    """Option ``eta`` (0 deterministic DDIM, 1 = DDPM-like; the anomalydiffusion baseline uses 1)."""
-
     name = "ddim"
+    Options = DDIMOptions
 
-    def make_scheduler(self):
+    @staticmethod
+    def make_scheduler(schedule):
         from diffusers import DDIMScheduler
 
-        return DDIMScheduler(**self.schedule.scheduler_config(), clip_sample=False, set_alpha_to_one=True)
+        return DDIMScheduler(**schedule.scheduler_config(), clip_sample=False, set_alpha_to_one=True)
 
     def step_kwargs(self, generator):
-        return {"eta": float(self.options.get("eta", 0.0)), "generator": generator}
+        return {"eta": self.options.eta, "generator": generator}
 
 
 class PLMSSampler(DiffusersSampler):
     name = "plms"
 
-    def make_scheduler(self):
+    @staticmethod
+    def make_scheduler(schedule):
         from diffusers import PNDMScheduler
 
-        return PNDMScheduler(**self.schedule.scheduler_config(), skip_prk_steps=True, set_alpha_to_one=True)
+        return PNDMScheduler(**schedule.scheduler_config(), skip_prk_steps=True, set_alpha_to_one=True)
 
 
 class DPMPPSampler(DiffusersSampler):
     name = "dpmpp"
 
-    def make_scheduler(self):
+    @staticmethod
+    def make_scheduler(schedule):
         from diffusers import DPMSolverMultistepScheduler
 
-        return DPMSolverMultistepScheduler(**self.schedule.scheduler_config(), algorithm_type="dpmsolver++",
+        return DPMSolverMultistepScheduler(**schedule.scheduler_config(), algorithm_type="dpmsolver++",
                                            solver_order=2, final_sigmas_type="zero")
-
 
 
 class UniPCSampler(DiffusersSampler):
@@ -106,10 +141,11 @@ class UniPCSampler(DiffusersSampler):
 
     name = "unipc"
 
-    def make_scheduler(self):
+    @staticmethod
+    def make_scheduler(schedule):
         from diffusers import UniPCMultistepScheduler
 
-        return UniPCMultistepScheduler(**self.schedule.scheduler_config(), solver_order=2,
+        return UniPCMultistepScheduler(**schedule.scheduler_config(), solver_order=2,
                                        final_sigmas_type="zero")
 
 
@@ -118,7 +154,8 @@ class DEISSampler(DiffusersSampler):
 
     name = "deis"
 
-    def make_scheduler(self):
+    @staticmethod
+    def make_scheduler(schedule):
         from diffusers import DEISMultistepScheduler
 
-        return DEISMultistepScheduler(**self.schedule.scheduler_config(), solver_order=2)
+        return DEISMultistepScheduler(**schedule.scheduler_config(), solver_order=2)

@@ -65,7 +65,7 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
             m.options["farm"] = False   # DDIM's bare per-step cost, to compare AIAS's with
         m.model = model
         m.options["batch_size"] = n_images
-        if name != "fast-ddpm1000":  # warm-up (allocations, coefficient caches)
+        if name != "fast-ddpm1000":  # warm-up (allocations, the samplers' cached plans)
             list(m.synthesize(reqs[:1], seed=0))
         built[name] = m
     # Interleave the repeats of the cheap methods and keep the best time of each, so that load
