@@ -14,7 +14,7 @@ from scipy import stats as sps
 from fast.cli import main
 from fast.errors import FastError
 from fast.metrics import METRIC_KEYS, per_image_stats, segmentation_metrics
-from fast.report.stats import COLUMNS, SEED, differences, load_per_image
+from fast.report.stats import COLUMNS, SEED, differences, frontier_pairs, load_per_image
 
 
 def runs_table(counts: dict, dataset="d", category="c", segmenter="unet") -> pd.DataFrame:
@@ -216,3 +216,53 @@ def test_report_without_per_image_files_writes_an_empty_differences_table(tmp_pa
     assert main(["report", "--config", cfg, "--results", str(results)]) == 0
     assert pd.read_csv(results / "tables" / "differences.csv").empty
     assert "difference to" not in (results / "tables" / "comparison.md").read_text()
+
+
+# ----------------------------------------------------------------------------------- sampler frontier
+def test_frontier_pairs_compare_aias_with_every_other_solver_at_the_same_nfe():
+    methods = ["fast", "fast-aias-nfe12", "fast-aiaspaper-nfe12", "fast-dpmpp-nfe12", "fast-ddim-nfe12",
+               "fast-dpmpp-nfe4", "fast-aias-nfe4", "fast-aias-nfe50", "no-anomalies"]
+    assert frontier_pairs(methods) == {"fast-aias-nfe12": ["fast-dpmpp-nfe12", "fast-ddim-nfe12"],
+                                       "fast-aiaspaper-nfe12": ["fast-dpmpp-nfe12", "fast-ddim-nfe12"],
+                                       "fast-aias-nfe4": ["fast-dpmpp-nfe4"]}   # nfe50 has no partner
+    assert frontier_pairs(["fast", "cutpaste", "no-anomalies"]) == {}
+
+
+def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_the_report(tmp_path):
+    # AIAS finds 40 of 50 defect pixels per image, DPM-Solver++ 30, at the same NFE; one seed.
+    n = 20
+    counts = {"fast-aias-nfe12": np.tile([40, 5, 10, 945], (n, 1)),
+              "fast-dpmpp-nfe12": np.tile([30, 5, 20, 945], (n, 1))}
+    table = runs_table({(m, 0): c for m, c in counts.items()})
+    diffs = differences(table, compare=frontier_pairs(counts))
+    row = pick(diffs, method="fast-aias-nfe12", reference="fast-dpmpp-nfe12")
+
+    def miou(tp, fp, fn, tn):
+        return (tp / (tp + fp + fn) + tn / (tn + fp + fn)) / 2
+
+    expected = miou(40, 5, 10, 945) - miou(30, 5, 20, 945)   # identical images: every resample agrees
+    assert row["diff"] == pytest.approx(expected) and row["lo"] == pytest.approx(expected)
+    assert row["significant"] and set(diffs.reference) == {"fast-dpmpp-nfe12"}
+
+    root = tmp_path / "exp"
+    for method, c in counts.items():
+        d = root / "segmentation" / "d" / "c" / method / "unet" / "seed0"
+        d.mkdir(parents=True)
+        runs_table({(method, 0): c}).drop(columns=["dataset", "category", "method", "segmenter", "seed"]
+                                          ).to_csv(d / "per_image.csv", index=False)
+        tp, fp, fn, tn = c.sum(0)
+        rec = {key: 0.5 for key in METRIC_KEYS}
+        rec.update(mIoU=miou(tp, fp, fn, tn), dataset="d", category="c", method=method, segmenter="unet", seed=0)
+        (d / "metrics.json").write_text(json.dumps(rec))
+    cfg = json.dumps({"experiment": "exp", "datasets": {"synthetic": {"categories": ["c"]}},
+                      "methods": list(counts), "segmentation": {"segmenters": ["unet"], "seeds": [0]}})
+    metrics = [str(p) for p in sorted(root.rglob("metrics.json"))]
+    assert main(["report", "--config", cfg, "--results", str(root), "--metrics", *metrics,
+                 "--timings", "--fidelity"]) == 0
+    md = (root / "tables" / "comparison.md").read_text()
+    assert "AIAS minus each solver at equal NFE, mIoU" in md
+    line = next(x for x in md.splitlines() if x.startswith("| fast-aias-nfe12 |"))
+    e = f"{expected * 100:+.1f}"
+    assert line.rstrip(" |").split(" | ")[1:3] == ["12", f"{e} [{e}, {e}]*"]
+    written = pd.read_csv(root / "tables" / "differences.csv")
+    assert ("fast-aias-nfe12", "fast-dpmpp-nfe12") in set(zip(written.method, written.reference))

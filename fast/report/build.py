@@ -13,18 +13,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from fast.methods import SWEEP
 from fast.report.stats import METRICS as DIFF_METRICS
 from fast.report.tables import (aggregate, comparison_table, differences_table, fidelity_table,
-                                per_type_table, reported_table, threshold_free_table, to_latex, to_markdown)
+                                per_type_table, reported_table, sampler_differences_table, threshold_free_table,
+                                to_latex, to_markdown)
 
 log = logging.getLogger(__name__)
 DEFAULT_REFERENCE = Path(__file__).with_name("fast_paper_results.csv")
 
 
 def comparison_documents(long, reference, methods, experiment: str, diffs=None,
-                         fidelity=None, per_type=None) -> tuple[str, str]:
+                         fidelity=None, per_type=None, frontier=None) -> tuple[str, str]:
     """(Markdown, LaTeX) of every comparison table, per dataset and segmenter, each followed by its
-    bootstrap differences to the reference rows; then the generator fidelity per dataset."""
+    bootstrap differences to the reference rows (and, with ``frontier`` = stats.frontier_pairs, AIAS
+    against each solver at equal NFE); then the generator fidelity per dataset."""
     agg = aggregate(long)
     md = [f"# Downstream segmentation: experiment `{experiment}`", "",
           "Each synthesis method's data trains the same segmenter (same steps, optimiser, augmentations, "
@@ -39,6 +42,10 @@ def comparison_documents(long, reference, methods, experiment: str, diffs=None,
             # Ours, its bootstrap differences to the reference rows, the published block, the rest.
             tables = [comparison_table(agg, dataset, segmenter, present, categories),
                       *_difference_tables(diffs, dataset, segmenter, present, categories)]
+            if frontier and diffs is not None and not diffs.empty:
+                tables.append(sampler_differences_table(diffs, dataset, segmenter, "mIoU", frontier,
+                                                        SWEEP.__getitem__))
+            tables = [t for t in tables if t is not None]
             reported = reported_table(reference, dataset, segmenter, categories, present)
             if reported is not None:
                 tables.append(reported)

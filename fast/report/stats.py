@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fast.errors import FastError
+from fast.methods import SWEEP
 from fast.report.collect import PER_IMAGE_GLOB, result_files
 from fast.report.tables import AVERAGE
 
@@ -34,6 +35,7 @@ SEED = 0
 CONFIDENCE = 0.95
 METRICS = ("mIoU", "IoU_anomaly")
 REFERENCES = ("no-anomalies", "real-fewshot")  # the floor first, then the real few-shot ceiling
+AIAS_SAMPLERS = ("aias", "aiaspaper")
 COUNTS = ("tp", "fp", "fn", "tn")
 RUN_KEYS = ["dataset", "category", "method", "segmenter", "seed"]
 COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", "diff", "lo", "hi",
@@ -128,9 +130,20 @@ def _pooled_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.nanmean(a, axis=0) - np.nanmean(b, axis=0)
 
 
-def category_draws(runs: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
+def frontier_pairs(methods) -> dict[str, list[str]]:
+    """The equal-cost comparisons of the sampler frontier: each AIAS sweep entry (both coefficient
+    modes) against every other sampler's sweep entry at the same NFE, among ``methods``."""
+    present = [m for m in methods if m in SWEEP]
+    pairs = {m: [o for o in present if SWEEP[o][1] == SWEEP[m][1] and SWEEP[o][0] not in AIAS_SAMPLERS]
+             for m in present if SWEEP[m][0] in AIAS_SAMPLERS}
+    return {m: refs for m, refs in pairs.items() if refs}
+
+
+def category_draws(runs: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                   compare: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """Bootstrap differences of one (dataset, category): one row per method x segmenter x reference x
-    metric with ``draws`` = array (1 + B,), element 0 the point estimate, and the seeds / images used."""
+    metric with ``draws`` = array (1 + B,), element 0 the point estimate, and the seeds / images used.
+    ``compare`` maps a method to the rows it is compared with (default: every reference row)."""
     dataset, category = runs["dataset"].iloc[0], runs["category"].iloc[0]
     keys, cube = _counts_cube(runs)
     weights = resample_weights(cube.shape[1], n_resamples, category_rng(dataset, category, seed))
@@ -141,7 +154,8 @@ def category_draws(runs: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int
         seeds.setdefault((m, s), []).append(k)
     rows = []
     for (method, segmenter), method_seeds in seeds.items():
-        for reference in [r for r in REFERENCES if r != method and (r, segmenter) in seeds]:
+        against = [r for r in REFERENCES if r != method] if compare is None else compare.get(method, [])
+        for reference in [r for r in against if (r, segmenter) in seeds]:
             common = sorted(set(method_seeds) & set(seeds[reference, segmenter]))
             if not common:
                 log.warning("%s/%s %s: no seed shared with %s; no difference", dataset, category, method, reference)
@@ -184,13 +198,14 @@ def _summarise(draws: pd.DataFrame, confidence: float) -> pd.DataFrame:
 
 
 def differences(per_image: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = SEED,
-                confidence: float = CONFIDENCE) -> pd.DataFrame:
+                confidence: float = CONFIDENCE, compare: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """The rows of tables/differences.csv (COLUMNS) from load_per_image's table: per category and
     for the category average (``average``), every method (reference rows included) against each
-    reference row it is not."""
+    reference row it is not; with ``compare`` (e.g. frontier_pairs), those pairs instead."""
     if per_image.empty:
         return pd.DataFrame(columns=COLUMNS)
-    parts = [category_draws(g, n_resamples, seed) for _, g in per_image.groupby(["dataset", "category"], sort=True)]
+    parts = [category_draws(g, n_resamples, seed, compare)
+             for _, g in per_image.groupby(["dataset", "category"], sort=True)]
     draws = pd.concat(parts, ignore_index=True)
     if draws.empty:
         return pd.DataFrame(columns=COLUMNS)

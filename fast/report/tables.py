@@ -168,6 +168,33 @@ def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods
     return table
 
 
+SAMPLER_DIFF_NOTE = ("Each AIAS entry minus each other sampler at the same NFE (same trained model, FARM and "
+                     "foreground fusion in every one): seed-averaged {metric} difference in points, 95 % "
+                     "paired bootstrap interval over test images pooled over seeds; *: the interval excludes 0. "
+                     "Category average where there are several categories.")
+
+
+def sampler_differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, metric: str,
+                              pairs: dict[str, list[str]], sampler_of) -> Table | None:
+    """The frontier at equal cost: AIAS entries (``pairs``' keys) as rows, the other samplers as
+    columns (``sampler_of(name)`` -> (sampler, nfe)); None when no pair has a number."""
+    sub = diffs[(diffs.dataset == dataset) & (diffs.segmenter == segmenter) & (diffs.metric == metric)]
+    sub = sub[sub.method.isin(list(pairs))]
+    if sub.empty:
+        return None
+    category = AVERAGE if AVERAGE in set(sub.category) else sorted(set(sub.category))[0]
+    cells = {(r.method, sampler_of(r.reference)[0]): r._asdict()
+             for r in sub[sub.category == category].itertuples(index=False)}
+    solvers = list(dict.fromkeys(sampler_of(r)[0] for refs in pairs.values() for r in refs))
+    table = Table(f"{dataset} / {segmenter}: AIAS minus each solver at equal NFE, {metric} "
+                  f"({category}; points, 95 % paired bootstrap CI)", ["AIAS entry", "NFE", *solvers],
+                  note=SAMPLER_DIFF_NOTE.format(metric=metric))
+    for method in sorted(pairs, key=lambda m: (sampler_of(m)[1], m)):
+        table.rows.append([[(method, False)], [(str(sampler_of(method)[1]), False)],
+                           *([_fmt_diff(cells.get((method, s)))] for s in solvers)])
+    return table
+
+
 FIDELITY_NOTE = ("delta: mean abs(x - inpaint(x)) inside the mask (grey levels, 0-255), synthetic / real gen_train; "
                  "ratio: delta_syn / delta_real per anomaly type (1 = as strong as the real defects); abs contrast: "
                  "abs(mean inside - mean of a ring around the mask); W1: "

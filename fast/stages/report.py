@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from fast.config import load_config
 from fast.errors import FastError
 from fast.io import atomic_dir, atomic_path, write_json
@@ -12,7 +14,7 @@ from fast.report.build import DEFAULT_REFERENCE, comparison_documents
 from fast.report.collect import (configured_files, load_fidelity, load_metrics, load_reference, load_timings,
                                  method_order)
 from fast.report.figures import make_figures
-from fast.report.stats import differences, load_per_image
+from fast.report.stats import differences, frontier_pairs, load_per_image
 from fast.report.tables import aggregate, efficiency_table, per_type_iou, summary_json
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,10 @@ def run_report(args) -> int:
     per_image_files = (p.with_name("per_image.csv") for p in files["metrics"])
     per_image = load_per_image([p for p in per_image_files if p.is_file()])
     diffs = differences(per_image)
+    frontier = frontier_pairs(methods)   # AIAS against each solver at equal NFE, when the sweep ran
+    if frontier:
+        extra = differences(per_image, compare=frontier)
+        diffs = extra if diffs.empty else pd.concat([diffs, extra], ignore_index=True)
     per_type = per_type_iou(per_image)
     with atomic_path(tables / "per_type.csv") as tmp:
         per_type.to_csv(tmp, index=False)
@@ -56,7 +62,8 @@ def run_report(args) -> int:
     fidelity = load_fidelity(files["fidelity"])
     with atomic_path(tables / "fidelity.csv") as tmp:
         fidelity.to_csv(tmp, index=False)
-    md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity, per_type)
+    md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity, per_type,
+                                    frontier)
     with atomic_path(tables / "comparison.md") as tmp:
         tmp.write_text(md)
     with atomic_path(tables / "comparison.tex") as tmp:
