@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from fast.data.dummy import write_dummy
+from dummy_data import write_dummy
 
 
 def mt_source_dir(tmp: Path) -> Path:

@@ -35,7 +35,7 @@ from scipy import ndimage
 from archives import make_zip, mt_source_dir
 
 from fast.cli import main
-from fast.data.dummy import write_dummy
+from dummy_data import write_dummy
 
 # ---------------------------------------------------------------------------------------------
 # the shared world: one prepared synthetic set (fabric, washer at 32 px) and tiny generators of fabric

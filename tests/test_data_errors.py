@@ -11,7 +11,7 @@ from PIL import Image
 
 from fast.cli import main
 from fast.config import load_config
-from fast.data.dummy import write_dummy
+from dummy_data import write_dummy
 from fast.errors import FastError
 
 

@@ -14,7 +14,7 @@ import pytest
 from archives import make_zip, mt_source_dir
 
 from fast.cli import main
-from fast.data.dummy import write_dummy
+from dummy_data import write_dummy
 from fast.data.registry import get_format
 
 

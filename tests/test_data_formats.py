@@ -1,5 +1,5 @@
 """Every dataset format is scanned and prepared from dummy data written in its exact published
-layout (fast.data.dummy); Magnetic Tile also from the real copy."""
+layout (tests/dummy_data.py); Magnetic Tile also from the real copy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fast.data.dummy import DEFAULTS, kolektorsdd_counts, write_dummy
+from dummy_data import DEFAULTS, kolektorsdd_counts, write_dummy
 from fast.data.manifest import PreparedCategory
 from fast.data.prepare import resize_mask
 from fast.data.registry import FORMATS, get_format, resolve_options

@@ -13,7 +13,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fast.data.dummy import write_dummy
+from dummy_data import write_dummy
 from fast.data.manifest import PreparedCategory, TRAIN_SPLITS
 from fast.stages.prepare import run_prepare
 from fast.data.registry import Sample

@@ -169,7 +169,7 @@ class _Resources(dict):
 # -- tiny end to end --------------------------------------------------------------------------------
 
 # One category per dataset, present in the dummy data (and, for MVTec AD and BTAD, in the paper's
-# tables, so the reported block renders); the dummy anomaly types of fast.data.dummy.
+# tables, so the reported block renders); the dummy anomaly types of tests/dummy_data.py.
 TINY_CATEGORY = {"mvtec_ad": "bottle", "btad": "01", "visa": "candle"}
 DUMMY_TYPES = {"mvtec_ad": ["broken", "crack"], "btad": ["ko"], "visa": ["anomaly"]}
 # Each Snakemake job is a fresh `fast` process (~8 s of CPU for its imports alone), so the workflow
@@ -208,7 +208,7 @@ def tiny_variant(name: str, dummy_root: Path, ldm: Path, methods: list[str] | No
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_tiny_variant_runs_end_to_end_on_cpu(name, tiny_ldm, tmp_path):  # noqa: F811
-    from fast.data.dummy import write_dummy
+    from dummy_data import write_dummy
 
     repo = copy_repo(tmp_path / "repo", git=False)
     dummy = tmp_path / "dummy" / name
@@ -269,7 +269,7 @@ def test_every_method_samples_the_ldm_backbone_at_the_papers_schedule(tiny_ldm, 
     import torch
     from generators import fit_generator
 
-    from fast.data.dummy import write_dummy
+    from dummy_data import write_dummy
     from fast.data.manifest import PreparedCategory, manifest_path
     from fast.stages.prepare import run_prepare
     from fast.methods import SynthesisRequest, build_method
