@@ -135,14 +135,14 @@ def _add_report(sub) -> None:
     """`fast report` (tables and figures of one experiment) and `fast fidelity` (synthetic vs real defects)."""
     p = sub.add_parser("report", help="aggregate metrics.json files into tables and figures")
     p.add_argument("--config", required=True)
-    p.add_argument("--results", required=True, help="experiment directory results/<experiment>")
+    p.add_argument("--results", required=True,
+                   help="experiment directory: tables/ and figures/ are written under it (or under --out)")
     p.add_argument("--reference", default=None, help="CSV of published numbers (default: shipped copy)")
     p.add_argument("--out", default=None, help="default: --results")
-    for kind, what in (("metrics", "metrics.json (per_image.csv beside each is read too)"),
-                       ("timings", "synthetic timing.json"), ("fidelity", "fidelity CSV")):
-        p.add_argument(f"--{kind}", nargs="*", default=None, metavar="FILE",
-                       help=f"the {what} files to aggregate (default: those of the configured "
-                            f"experiment under --results)")
+    p.add_argument("--metrics", nargs="+", required=True, metavar="FILE",
+                   help="the metrics.json files of `fast evaluate` (the per_image.csv beside each is read too)")
+    p.add_argument("--timings", nargs="*", default=[], metavar="FILE", help="the timing.json files of `fast synthesize`")
+    p.add_argument("--fidelity", nargs="*", default=[], metavar="FILE", help="the CSV files of `fast fidelity`")
     p.set_defaults(func=_stage("fast.stages.report", "run_report"))
 
     p = sub.add_parser("fidelity", help="in-mask statistics of synthetic vs real gen_train defects, per anomaly type")
@@ -150,7 +150,8 @@ def _add_report(sub) -> None:
     p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--category", required=True)
-    p.add_argument("--synthetic", required=True, help="synthetic directory <...>/<dataset>/<category>/<method>")
+    p.add_argument("--method", required=True, help="the synthesis method that wrote --synthetic")
+    p.add_argument("--synthetic", required=True, help="that method's `fast synthesize --out` directory")
     p.add_argument("--out", required=True, help="CSV path (one row per anomaly type)")
     p.set_defaults(func=_stage("fast.stages.fidelity", "run_fidelity"))
 

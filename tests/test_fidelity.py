@@ -94,7 +94,7 @@ def test_cli_writes_one_row_per_anomaly_type_and_the_report_uses_it(tmp_path, ca
                                  {"crack": [130, 130, 130], "spot": [70, 70]})
     out = results / "fidelity" / "mvtec_ad" / "bottle" / "cutpaste.csv"
     assert main(["fidelity", "--config", CONFIG, "--prepared", str(prepared), "--dataset", "mvtec_ad",
-                 "--category", "bottle", "--synthetic", str(synthetic), "--out", str(out)]) == 0
+                 "--category", "bottle", "--method", "cutpaste", "--synthetic", str(synthetic), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 2 and printed[0].startswith("mvtec_ad/bottle cutpaste crack: n=3 (real 2)")
 
@@ -118,7 +118,8 @@ def test_cli_writes_one_row_per_anomaly_type_and_the_report_uses_it(tmp_path, ca
     (seg / "metrics.json").write_text(json.dumps({**{k: 0.5 for k in METRIC_KEYS}, "dataset": "mvtec_ad",
                                                   "category": "bottle", "method": "cutpaste",
                                                   "segmenter": "unet", "seed": 0}))
-    assert main(["report", "--config", CONFIG, "--results", str(results)]) == 0
+    assert main(["report", "--config", CONFIG, "--results", str(results), "--metrics", str(seg / "metrics.json"),
+                 "--fidelity", str(out)]) == 0
     gathered = pd.read_csv(results / "tables" / "fidelity.csv")
     assert len(gathered) == 2 and set(gathered.dataset) == {"mvtec_ad"} and set(gathered.method) == {"cutpaste"}
     md = (results / "tables" / "comparison.md").read_text()
@@ -132,7 +133,8 @@ def test_missing_synthetic_manifest_is_a_one_line_error(tmp_path, capsys):
     prepared = _write_prepared(tmp_path, {"crack": [160]})
     missing = tmp_path / "synthetic" / "mvtec_ad" / "bottle" / "cutpaste"
     rc = main(["fidelity", "--config", CONFIG, "--prepared", str(prepared), "--dataset", "mvtec_ad",
-               "--category", "bottle", "--synthetic", str(missing), "--out", str(tmp_path / "f.csv")])
+               "--category", "bottle", "--method", "cutpaste", "--synthetic", str(missing),
+               "--out", str(tmp_path / "f.csv")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert err.startswith("fast fidelity: error: synthetic manifest not found") and str(missing) in err

@@ -12,6 +12,7 @@ from fast.cli import main
 from fast.metrics import METRIC_KEYS
 from fast.report.collect import load_reference, method_order
 from fast.report.tables import aggregate
+from report_inputs import report_args
 
 METHODS = ["fast", "fast-aias50", "fast-ddim50", "cutpaste"]
 NFE = {"fast": 12, "fast-aias50": 52, "fast-ddim50": 50, "cutpaste": 0}
@@ -34,7 +35,8 @@ def make_experiment(root, dataset="mvtec_ad", categories=("bottle", "cable"), se
                 syn.mkdir(parents=True, exist_ok=True)
                 (syn / "timing.json").write_text(json.dumps(
                     {"wall_seconds": SECONDS[m] * 10, "images": 10, "images_per_s": 1 / SECONDS[m],
-                     "seconds_per_image": SECONDS[m], "nfe": NFE[m], "device": "cpu", "method": m}))
+                     "seconds_per_image": SECONDS[m], "nfe": NFE[m], "device": "cpu", "method": m,
+                     "dataset": dataset, "category": cat}))
             for seg in segmenters:
                 for k in seeds:
                     d = root / "segmentation" / dataset / cat / m / seg / f"seed{k}"
@@ -48,8 +50,8 @@ def make_experiment(root, dataset="mvtec_ad", categories=("bottle", "cable"), se
 
 def config(methods=METHODS, dataset="mvtec_ad", categories=("bottle", "cable"), seeds=(0, 1),
            segmenters=("segformer",)):
-    """The config of the experiment make_experiment builds (by hand, `fast report` reads exactly
-    the configured experiment's files)."""
+    """The config of the experiment make_experiment builds (`fast report` keeps the rows of the
+    configured experiment from the files it is handed)."""
     return json.dumps({"experiment": "exp", "datasets": {dataset: {"categories": list(categories)}},
                        "segmentation": {"segmenters": list(segmenters), "seeds": list(seeds)},
                        "methods": list(methods)})
@@ -57,7 +59,7 @@ def config(methods=METHODS, dataset="mvtec_ad", categories=("bottle", "cable"), 
 
 def test_report_tables_have_the_expected_numbers(tmp_path):
     results = make_experiment(tmp_path / "exp")
-    assert main(["report", "--config", config(), "--results", str(results)]) == 0
+    assert main(["report", "--config", config(), "--results", str(results), *report_args(results)]) == 0
     tables = results / "tables"
 
     summary = pd.read_csv(tables / "summary.csv")
@@ -113,7 +115,7 @@ def test_missing_methods_are_just_absent_and_no_reference_block(tmp_path):
     out = tmp_path / "out"
     assert main(["report", "--config", config(dataset="magnetic_tile", categories=("tile",), seeds=(0,),
                                               segmenters=("unet",)),
-                 "--results", str(results), "--out", str(out)]) == 0
+                 "--results", str(results), "--out", str(out), *report_args(results)]) == 0
     md = (out / "tables" / "comparison.md").read_text()
     assert "REPORTED" not in md and "fast-aias50" not in md
     assert "| tile | 60.0 / 70.0 | 48.0 / 58.0 |" in md          # one seed: mean only, no bold (1 method)
@@ -121,11 +123,16 @@ def test_missing_methods_are_just_absent_and_no_reference_block(tmp_path):
     assert (out / "figures" / "metrics" / "quality_vs_time_magnetic_tile_unet.png").exists()
 
 
-def test_report_without_results_is_a_clear_error(tmp_path, capsys):
-    (tmp_path / "exp").mkdir()
-    assert main(["report", "--config", config(), "--results", str(tmp_path / "exp")]) == 2
-    assert "no segmentation/**/metrics.json" in capsys.readouterr().err
-    assert not (tmp_path / "exp" / "tables").exists()
+def test_report_without_results_of_the_experiment_is_a_clear_error(tmp_path, capsys):
+    results = make_experiment(tmp_path / "exp", categories=("bottle",), seeds=(0,), methods=("fast",))
+    # only files of another category: nothing belongs to the configured experiment
+    assert main(["report", "--config", config(categories=("cable",)), "--results", str(results),
+                 *report_args(results)]) == 2
+    err = capsys.readouterr().err
+    assert "no metrics.json given (--metrics) belongs to the configured experiment" in err
+    assert len(err.strip().splitlines()) == 1 and not (results / "tables").exists()
+    with pytest.raises(SystemExit):  # --metrics is required: argparse's usage error
+        main(["report", "--config", config(), "--results", str(results)])
 
 
 def test_aggregate_average_is_mean_over_seeds_of_category_means():
@@ -153,7 +160,8 @@ def test_undefined_metrics_do_not_break_the_report(tmp_path):
     for path in (results / "segmentation").glob("**/cutpaste/**/metrics.json"):
         rec = json.loads(path.read_text())
         path.write_text(json.dumps({**rec, **{k: None for k in METRIC_KEYS}}))
-    assert main(["report", "--config", config(categories=("bottle",), seeds=(0,)), "--results", str(results)]) == 0
+    assert main(["report", "--config", config(categories=("bottle",), seeds=(0,)), "--results", str(results),
+                 *report_args(results)]) == 0
     md = (results / "tables" / "comparison.md").read_text()
     assert "| bottle | 70.0 / 80.0 | - / - |" in md
     eff = pd.read_csv(results / "tables" / "efficiency.csv").set_index("method")
@@ -161,19 +169,19 @@ def test_undefined_metrics_do_not_break_the_report(tmp_path):
     assert json.loads((results / "tables" / "summary.json").read_text())["mvtec_ad"]["segformer"]["cutpaste"]["mIoU"] is None
 
 
-def test_by_hand_the_report_reads_the_configured_experiment_only(tmp_path):
-    """Results of a method, seed or category no longer configured stay out of every table; handed
-    an explicit file list (as the workflow does), the report reads exactly those files."""
+def test_the_report_reads_the_files_it_is_handed_and_keeps_the_configured_experiment(tmp_path):
+    """Handed every file of a results tree, the rows of a method, seed or category no longer
+    configured stay out of every table; handed one file, the report reads exactly that file."""
     results = make_experiment(tmp_path / "exp", categories=("bottle", "cable"), seeds=(0, 1, 2))
     assert main(["report", "--config", config(methods=("fast", "cutpaste"), categories=("bottle",), seeds=(0, 1)),
-                 "--results", str(results)]) == 0
+                 "--results", str(results), *report_args(results)]) == 0
     summary = pd.read_csv(results / "tables" / "summary.csv")
     assert set(summary.method) == {"fast", "cutpaste", "real-fewshot", "no-anomalies"}
     assert set(summary.category) == {"bottle"} and set(summary.seed) == {0, 1}
     assert set(pd.read_csv(results / "tables" / "efficiency.csv").method) <= {"fast", "cutpaste", "real-fewshot",
                                                                              "no-anomalies"}
     one = results / "segmentation" / "mvtec_ad" / "cable" / "fast" / "segformer" / "seed2" / "metrics.json"
-    assert main(["report", "--config", config(), "--results", str(results), "--out", str(tmp_path / "one"),
-                 "--metrics", str(one), "--timings", "--fidelity"]) == 0
+    assert main(["report", "--config", config(seeds=(0, 1, 2)), "--results", str(results),
+                 "--out", str(tmp_path / "one"), "--metrics", str(one)]) == 0
     summary = pd.read_csv(tmp_path / "one" / "tables" / "summary.csv")
     assert set(zip(summary.method, summary.category, summary.seed)) == {("fast", "cable", 2)}

@@ -15,6 +15,7 @@ from fast.cli import main
 from fast.errors import FastError
 from fast.metrics import METRIC_KEYS, per_image_stats, segmentation_metrics
 from fast.report.stats import COLUMNS, SEED, differences, frontier_pairs, load_per_image
+from report_inputs import report_args
 
 
 def runs_table(counts: dict, dataset="d", category="c", segmenter="unet") -> pd.DataFrame:
@@ -136,7 +137,7 @@ def test_runs_with_different_test_images_are_an_error_naming_the_file():
     good = np.tile([1, 1, 1, 100], (5, 1))
     table = runs_table({("fast", 0): good, ("no-anomalies", 0): good})
     table = table.drop(index=0)
-    with pytest.raises(FastError, match=r"segmentation/d/c/fast/unet/seed0/per_image.csv"):
+    with pytest.raises(FastError, match=r"per_image.csv of d/c fast unet seed 0: 4 images"):
         differences(table)
 
 
@@ -144,8 +145,12 @@ def test_per_image_csv_without_counts_is_an_error_naming_it(tmp_path):
     d = tmp_path / "segmentation" / "d" / "c" / "fast" / "unet" / "seed0"
     d.mkdir(parents=True)
     pd.DataFrame({"image": ["a.png"], "tp": [1]}).to_csv(d / "per_image.csv", index=False)
+    with pytest.raises(FastError, match=r"per_image.csv: cannot read the metrics.json beside it"):
+        load_per_image([d / "per_image.csv"])
+    (d / "metrics.json").write_text(json.dumps({"dataset": "d", "category": "c", "method": "fast",
+                                                "segmenter": "unet", "seed": 0}))
     with pytest.raises(FastError, match=r"per_image.csv: missing columns \['fp', 'fn', 'tn'\]"):
-        load_per_image(tmp_path)
+        load_per_image([d / "per_image.csv"])
 
 
 # ----------------------------------------------------------------------------------- in the report
@@ -175,7 +180,7 @@ def test_report_writes_differences_and_marks_significant_ones(tmp_path):
     results = _experiment(tmp_path / "exp")
     cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle", "cable"]}},
                       "methods": ["fast"], "segmentation": {"segmenters": ["segformer"], "seeds": [0, 1, 2]}})
-    assert main(["report", "--config", cfg, "--results", str(results)]) == 0
+    assert main(["report", "--config", cfg, "--results", str(results), *report_args(results)]) == 0
     diffs = pd.read_csv(results / "tables" / "differences.csv")
     assert list(diffs.columns) == COLUMNS
     # 3 categories (bottle, cable, average) x 2 metrics x (fast vs both references, real-fewshot vs
@@ -213,7 +218,7 @@ def test_report_without_per_image_files_writes_an_empty_differences_table(tmp_pa
         p.unlink()
     cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle"]}}, "methods": ["fast"],
                       "segmentation": {"segmenters": ["segformer"]}})
-    assert main(["report", "--config", cfg, "--results", str(results)]) == 0
+    assert main(["report", "--config", cfg, "--results", str(results), *report_args(results)]) == 0
     assert pd.read_csv(results / "tables" / "differences.csv").empty
     assert "difference to" not in (results / "tables" / "comparison.md").read_text()
 
@@ -252,13 +257,13 @@ def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_t
                                           ).to_csv(d / "per_image.csv", index=False)
         tp, fp, fn, tn = c.sum(0)
         rec = {key: 0.5 for key in METRIC_KEYS}
-        rec.update(mIoU=miou(tp, fp, fn, tn), dataset="d", category="c", method=method, segmenter="unet", seed=0)
+        rec.update(mIoU=miou(tp, fp, fn, tn), dataset="synthetic", category="c", method=method, segmenter="unet",
+                   seed=0)
         (d / "metrics.json").write_text(json.dumps(rec))
     cfg = json.dumps({"experiment": "exp", "datasets": {"synthetic": {"categories": ["c"]}},
                       "methods": list(counts), "segmentation": {"segmenters": ["unet"], "seeds": [0]}})
     metrics = [str(p) for p in sorted(root.rglob("metrics.json"))]
-    assert main(["report", "--config", cfg, "--results", str(root), "--metrics", *metrics,
-                 "--timings", "--fidelity"]) == 0
+    assert main(["report", "--config", cfg, "--results", str(root), "--metrics", *metrics]) == 0
     md = (root / "tables" / "comparison.md").read_text()
     assert "AIAS minus each solver at equal NFE, mIoU" in md
     line = next(x for x in md.splitlines() if x.startswith("| fast-aias-nfe12 |"))

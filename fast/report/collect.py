@@ -13,50 +13,43 @@ from fast.methods import REFERENCE_ROWS
 from fast.metrics import METRIC_KEYS
 
 ID_COLUMNS = ["dataset", "category", "method", "segmenter", "seed"]
-# Layout of an experiment directory's result files (what the workflow's path functions write).
-METRICS_GLOB = "segmentation/*/*/*/*/seed*/metrics.json"
-TIMING_GLOB = "synthetic/*/*/*/timing.json"
-FIDELITY_GLOB = "fidelity/*/*/*.csv"
-PER_IMAGE_GLOB = "segmentation/*/*/*/*/seed*/per_image.csv"
+# The report reads the files it is handed (the workflow's report rule passes them) and takes every
+# key from the files' contents, never from their paths: the path layout lives in the workflow alone.
 
 
-def result_files(source, pattern: str) -> list[Path]:
-    """``source`` as a list of files: a directory is globbed with ``pattern``, a list is taken as is."""
-    if isinstance(source, (str, Path)):
-        return sorted(Path(source).glob(pattern))
-    return [Path(p) for p in source]
-
-
-def configured_files(results: str | Path, cfg: dict) -> dict[str, list[Path]]:
-    """The result files of ``results`` that belong to the experiment ``cfg`` describes (its
-    datasets, categories, methods and reference rows, segmenters, seeds), by kind: what
-    `fast report` reads when it is not handed its files (the workflow hands them). Files of a
-    method, seed or category no longer configured are left out, so stale numbers never reach a
-    table."""
+def experiment_rows(table: pd.DataFrame, cfg: dict) -> pd.Series:
+    """Which rows of a results table (columns dataset, category, method and, where present,
+    segmenter and seed) belong to the experiment ``cfg`` describes: its datasets x categories,
+    methods and reference rows, segmenters and seeds. A stale file handed in (a method, seed or
+    category no longer configured) is left out of every table."""
     seg = cfg["segmentation"]
     cats = {(d, c) for d, e in cfg["datasets"].items() for c in e["categories"]}
-    methods = set(cfg["methods"])
-    rows = methods | set(seg["reference_rows"])
-    seeds = {f"seed{k}" for k in seg["seeds"]}
-    metrics = [p for p in result_files(results, METRICS_GLOB)
-               if tuple(p.parts[-6:-4]) in cats and p.parts[-4] in rows
-               and p.parts[-3] in seg["segmenters"] and p.parts[-2] in seeds]
-    timings = [p for p in result_files(results, TIMING_GLOB) if tuple(p.parts[-4:-2]) in cats and p.parts[-2] in methods]
-    fidelity = [p for p in result_files(results, FIDELITY_GLOB) if tuple(p.parts[-3:-1]) in cats and p.stem in methods]
-    return {"metrics": metrics, "timings": timings, "fidelity": fidelity}
+    keep = pd.Series([(d, c) in cats for d, c in zip(table["dataset"], table["category"])], index=table.index,
+                     dtype=bool)
+    keep &= table["method"].isin([*cfg["methods"], *seg["reference_rows"]])
+    if "segmenter" in table.columns:
+        keep &= table["segmenter"].isin(seg["segmenters"])
+    if "seed" in table.columns:
+        keep &= table["seed"].astype(int).isin(seg["seeds"])
+    return keep
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FastError(f"cannot read {path}: {exc}") from None
+
+
 TIMING_KEYS = ["nfe", "seconds_per_image", "images_per_s", "wall_seconds", "images", "device"]
 
 
-def load_metrics(source) -> pd.DataFrame:
+def load_metrics(paths) -> pd.DataFrame:
     """Long table (one row per dataset x category x method x segmenter x seed x metric) from the
-    given metrics.json files (or every one under a results directory); values are fractions, NaN
-    where undefined."""
+    given metrics.json files of `fast evaluate`; values are fractions, NaN where undefined."""
     rows = []
-    for path in result_files(source, METRICS_GLOB):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FastError(f"cannot read {path}: {exc}") from None
+    for path in map(Path, paths):
+        record = _read_json(path)
         missing = [k for k in ID_COLUMNS if k not in record]
         if missing:
             raise FastError(f"{path}: missing keys {missing} (re-run `fast evaluate`)")
@@ -65,25 +58,23 @@ def load_metrics(source) -> pd.DataFrame:
             rows.append({**{k: record[k] for k in ID_COLUMNS}, "metric": metric,
                          "value": np.nan if value is None else float(value)})
     if not rows:
-        raise FastError(f"no metrics.json files in {source if isinstance(source, (str, Path)) else 'the inputs'}"
-                        f": run the evaluate rules first")
+        raise FastError("no metrics.json files given (--metrics): run the evaluate rules first")
     table = pd.DataFrame(rows)
     table["seed"] = table["seed"].astype(int)
     return table.sort_values(ID_COLUMNS + ["metric"], kind="stable").reset_index(drop=True)
 
 
-def load_timings(source) -> pd.DataFrame:
-    """One row per (dataset, category, method) from ``synthetic/<ds>/<cat>/<method>/timing.json``
-    files (given, or every one under a results directory)."""
+def load_timings(paths) -> pd.DataFrame:
+    """One row per (dataset, category, method) from the given timing.json files of `fast synthesize`."""
     rows = []
-    for path in result_files(source, TIMING_GLOB):
-        dataset, category, method = path.parts[-4:-1]
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FastError(f"cannot read {path}: {exc}") from None
-        rows.append({"dataset": dataset, "category": category, "method": method,
-                     **{k: record.get(k) for k in TIMING_KEYS}})
+    for path in map(Path, paths):
+        record = _read_json(path)
+        missing = [k for k in ("dataset", "category", "method") if k not in record]
+        if missing:
+            raise FastError(f"{path}: missing keys {missing} (written by an older `fast synthesize`; "
+                            f"re-run that synthesis, e.g. snakemake --forcerun synthesize)")
+        rows.append({k: record[k] for k in ("dataset", "category", "method")}
+                    | {k: record.get(k) for k in TIMING_KEYS})
     return pd.DataFrame(rows, columns=["dataset", "category", "method", *TIMING_KEYS])
 
 
@@ -112,20 +103,19 @@ FIDELITY_COLUMNS = ["dataset", "category", "method", "type", "n", "n_real", "del
                     "contrast_syn", "contrast_real", "grad_syn", "grad_real", "w1", "ratio"]
 
 
-def load_fidelity(source) -> pd.DataFrame:
-    """The ``fidelity/<ds>/<cat>/<method>.csv`` files of `fast fidelity` (given, or every one under
-    a results directory) as one table; dataset, category and method are taken from the path."""
+def load_fidelity(paths) -> pd.DataFrame:
+    """The given CSV files of `fast fidelity` as one table (each row names its dataset, category
+    and method)."""
     parts = []
-    for path in result_files(source, FIDELITY_GLOB):
-        dataset, category, method = *path.parts[-3:-1], path.stem
+    for path in map(Path, paths):
         try:
-            table = pd.read_csv(path, dtype={"type": str})
+            table = pd.read_csv(path, dtype={"type": str, "dataset": str, "category": str, "method": str})
         except (OSError, ValueError) as exc:
             raise FastError(f"cannot read {path}: {exc}") from None
-        missing = [c for c in FIDELITY_COLUMNS[3:] if c not in table.columns]
+        missing = [c for c in FIDELITY_COLUMNS if c not in table.columns]
         if missing:
             raise FastError(f"{path}: missing columns {missing} (re-run `fast fidelity`)")
-        parts.append(table[FIDELITY_COLUMNS[3:]].assign(dataset=dataset, category=category, method=method))
+        parts.append(table[FIDELITY_COLUMNS])
     if not parts:
         return pd.DataFrame(columns=FIDELITY_COLUMNS)
     return pd.concat(parts, ignore_index=True)[FIDELITY_COLUMNS]

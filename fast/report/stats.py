@@ -14,6 +14,7 @@ independently and averages the per-category differences of one resample. Values 
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 import zlib
@@ -25,7 +26,6 @@ import pandas as pd
 
 from fast.errors import FastError
 from fast.methods import SWEEP
-from fast.report.collect import PER_IMAGE_GLOB, result_files
 from fast.report.tables import AVERAGE
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,23 @@ COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", 
 
 
 # ----------------------------------------------------------------------------------- input
+def _run_keys(path: Path) -> dict:
+    """The run keys of a per_image.csv: those of the metrics.json `fast evaluate` writes beside it."""
+    record_path = path.with_name("metrics.json")
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FastError(f"{path}: cannot read the metrics.json beside it ({exc}); `fast evaluate --out` "
+                        f"writes the two together: re-run it") from None
+    missing = [k for k in RUN_KEYS if k not in record]
+    if missing:
+        raise FastError(f"{record_path}: missing keys {missing} (re-run `fast evaluate`)")
+    return {k: record[k] for k in RUN_KEYS} | {"seed": int(record["seed"])}
+
+
 def _read_one(path: Path) -> pd.DataFrame:
-    """One per_image.csv with its run keys taken from the path
-    ``segmentation/<dataset>/<category>/<method>/<segmenter>/seed<k>/per_image.csv``."""
-    dataset, category, method, segmenter, seed_dir = path.parts[-6:-1]
-    if not seed_dir.startswith("seed") or not seed_dir[4:].isdigit():
-        raise FastError(f"{path}: expected .../<segmenter>/seed<k>/per_image.csv")
+    """One per_image.csv with its run keys (from the metrics.json beside it)."""
+    keys = _run_keys(path)
     try:
         table = pd.read_csv(path, dtype={"image": str})
     except (OSError, ValueError) as exc:
@@ -61,14 +72,13 @@ def _read_one(path: Path) -> pd.DataFrame:
     if "anomaly_type" not in table.columns:
         table["anomaly_type"] = ""
     table["anomaly_type"] = table["anomaly_type"].fillna("").astype(str)
-    return table[["image", "anomaly_type", *COUNTS]].assign(dataset=dataset, category=category, method=method,
-                                            segmenter=segmenter, seed=int(seed_dir[4:]))
+    return table[["image", "anomaly_type", *COUNTS]].assign(**keys)
 
 
-def load_per_image(source) -> pd.DataFrame:
-    """The given ``.../seed<k>/per_image.csv`` files (or every one under a results directory) as one
-    table (RUN_KEYS, image, counts); empty (with those columns) when there is none."""
-    paths = result_files(source, PER_IMAGE_GLOB)
+def load_per_image(paths) -> pd.DataFrame:
+    """The given per_image.csv files of `fast evaluate` as one table (RUN_KEYS, image, counts);
+    empty (with those columns) when there is none."""
+    paths = [Path(p) for p in paths]
     if not paths:
         return pd.DataFrame(columns=[*RUN_KEYS, "image", "anomaly_type", *COUNTS])
     return pd.concat([_read_one(p) for p in paths], ignore_index=True)
@@ -83,8 +93,8 @@ def _counts_cube(runs: pd.DataFrame) -> tuple[list[tuple], np.ndarray]:
     if len(bad):
         d, c = runs["dataset"].iloc[0], runs["category"].iloc[0]
         m, s, k = bad.index[0]
-        raise FastError(f"segmentation/{d}/{c}/{m}/{s}/seed{k}/per_image.csv: {bad.iloc[0]} images, other "
-                        f"runs of {d}/{c} have {len(images)} distinct ones (re-run `fast evaluate`)")
+        raise FastError(f"per_image.csv of {d}/{c} {m} {s} seed {k}: {bad.iloc[0]} images, other runs of "
+                        f"{d}/{c} have {len(images)} distinct ones (re-run `fast evaluate`)")
     ordered = runs.sort_values(["method", "segmenter", "seed", "image"], kind="stable")
     keys = list(ordered[["method", "segmenter", "seed"]].drop_duplicates().itertuples(index=False, name=None))
     cube = ordered[list(COUNTS)].to_numpy(np.float64).reshape(len(keys), len(images), len(COUNTS))

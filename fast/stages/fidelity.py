@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from fast.data.manifest import PreparedCategory, manifest_path
 from fast.fidelity import fidelity_rows, synthetic_table
@@ -15,7 +14,7 @@ def run_fidelity(args) -> int:
     load_config(args.config)  # a bad config is the same one-line error as in every other subcommand
     synthetic = synthetic_table(args.synthetic)  # before the prepared data: the likelier mistake
     cat = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
-    method = Path(args.synthetic).resolve().name
+    method = args.method
     table = fidelity_rows(args.synthetic, cat, args.dataset, args.category, method, synthetic)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)

@@ -11,7 +11,7 @@ from fast.config import load_config
 from fast.errors import FastError
 from fast.io import atomic_dir, atomic_path, write_json
 from fast.report.build import DEFAULT_REFERENCE, comparison_documents
-from fast.report.collect import (configured_files, load_fidelity, load_metrics, load_reference, load_timings,
+from fast.report.collect import (experiment_rows, load_fidelity, load_metrics, load_reference, load_timings,
                                  method_order)
 from fast.report.figures import make_figures
 from fast.report.stats import differences, frontier_pairs, load_per_image
@@ -30,16 +30,13 @@ def run_report(args) -> int:
     if args.reference and not reference_path.is_file():
         raise FastError(f"reference file not found: {reference_path} (config paths.reference)")
 
-    # The workflow hands the report its input files; by hand, the configured experiment's files.
-    files = configured_files(results, cfg)
-    for kind in files:
-        if getattr(args, kind, None) is not None:
-            files[kind] = [Path(p) for p in getattr(args, kind)]
-    if not files["metrics"]:
-        raise FastError(f"no segmentation/**/metrics.json of the configured experiment under {results}: "
-                        f"run the evaluate rules first")
-    long = load_metrics(files["metrics"])
-    timings = load_timings(files["timings"])
+    # Exactly the files handed in (the workflow's report rule passes its declared inputs), each
+    # row kept only if it belongs to the configured experiment.
+    long = _configured(load_metrics(args.metrics), cfg, "metrics.json")
+    if long.empty:
+        raise FastError("no metrics.json given (--metrics) belongs to the configured experiment: "
+                        "run the evaluate rules first")
+    timings = _configured(load_timings(args.timings or []), cfg, "timing.json")
     reference = load_reference(reference_path)
     methods = method_order(long.method, cfg["methods"])
     tables = out / "tables"
@@ -47,8 +44,8 @@ def run_report(args) -> int:
     with atomic_path(tables / "summary.csv") as tmp:
         long.to_csv(tmp, index=False)
     write_json(tables / "summary.json", summary_json(aggregate(long)))
-    per_image_files = (p.with_name("per_image.csv") for p in files["metrics"])
-    per_image = load_per_image([p for p in per_image_files if p.is_file()])
+    per_image_files = (Path(p).with_name("per_image.csv") for p in args.metrics)
+    per_image = _configured(load_per_image([p for p in per_image_files if p.is_file()]), cfg, "per_image.csv")
     diffs = differences(per_image)
     frontier = frontier_pairs(methods)   # AIAS against each solver at equal NFE, when the sweep ran
     if frontier:
@@ -59,7 +56,7 @@ def run_report(args) -> int:
         per_type.to_csv(tmp, index=False)
     with atomic_path(tables / "differences.csv") as tmp:
         diffs.to_csv(tmp, index=False)
-    fidelity = load_fidelity(files["fidelity"])
+    fidelity = _configured(load_fidelity(args.fidelity or []), cfg, "fidelity CSV")
     with atomic_path(tables / "fidelity.csv") as tmp:
         fidelity.to_csv(tmp, index=False)
     md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity, per_type,
@@ -77,3 +74,15 @@ def run_report(args) -> int:
              "%d fidelity rows -> %s", len(long), len(methods), len(figures), len(diffs),
              int(diffs["significant"].sum()) if len(diffs) else 0, len(fidelity), out)
     return 0
+
+
+def _configured(table: pd.DataFrame, cfg: dict, what: str) -> pd.DataFrame:
+    """The rows of ``table`` that belong to the configured experiment (a warning names what was left out)."""
+    if table.empty:
+        return table
+    keep = experiment_rows(table, cfg)
+    if not keep.all():
+        stale = table[~keep].drop_duplicates(["dataset", "category", "method"])
+        log.warning("%d %s row(s) of runs not in the config left out: %s", int((~keep).sum()), what,
+                    ", ".join(f"{r.dataset}/{r.category}/{r.method}" for r in stale.itertuples()))
+    return table[keep].reset_index(drop=True)

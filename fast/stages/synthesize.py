@@ -13,7 +13,7 @@ manifest records the run seed, timing.json both.
 Output (written into a temporary directory, renamed onto --out when complete):
 ``images/*.png``, ``masks/*.png`` (0/255, same file names), ``manifest.csv`` (image, mask,
 source_normal, mask_source, anomaly_type, seed + the methods' meta keys such as nfe; paths relative
-to --out, source_normal relative to the prepared manifest) and ``timing.json`` (method, device,
+to --out, source_normal relative to the prepared manifest) and ``timing.json`` (method, dataset, category, device,
 images, wall_seconds = time inside the method's synthesize, images_per_s, seconds_per_image, nfe per
 image, total_seconds incl. PNG writing, load_seconds = building the method, loading the generator
 and the requests, seed, n_per_type). A method that returns a wrong shape, dtype or mask is a
@@ -246,7 +246,8 @@ def run_synthesize(args) -> int:
     load_seconds = time.perf_counter() - t_load
     timing = write_synthetic(args.out, method, requests, method_seed, device=_device(method, cfg),
                              label=f"{args.method} {args.dataset}/{args.category}",
-                             extra_timing={"load_seconds": load_seconds, "seed": seed, "method_seed": method_seed,
+                             extra_timing={"dataset": args.dataset, "category": args.category,
+                                           "load_seconds": load_seconds, "seed": seed, "method_seed": method_seed,
                                            "n_per_type": n_per_type}, manifest_seed=seed)
     log.info("%s %s/%s: %d images in %.1f s (%.2f img/s, NFE %.0f) -> %s", args.method, args.dataset,
              args.category, timing["images"], timing["wall_seconds"], timing["images_per_s"],

@@ -28,7 +28,8 @@ rule fidelity:
         "../envs/fast.yaml"
     shell:
         "fast fidelity --config {params.cfg} --prepared {params.prepared} --dataset {wildcards.dataset}"
-        " --category {wildcards.category} --synthetic {params.synthetic} --out {output} > {log} 2>&1"
+        " --category {wildcards.category} --method {wildcards.method} --synthetic {params.synthetic}"
+        " --out {output} > {log} 2>&1"
 
 
 rule report:
