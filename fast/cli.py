@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 
 from fast.errors import FastError
 
@@ -199,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a fault of the machine (disk full, read-only, ...), not a bug: one line
         from fast.io import os_error_message
 
+        if args.verbose:  # ... unless asked: an OSError can also be a bug, whose traceback is needed
+            traceback.print_exc()
         print(f"fast {args.command}: error: {_one_line(os_error_message(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
