@@ -271,3 +271,36 @@ def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_t
     assert line.rstrip(" |").split(" | ")[1:3] == ["12", f"{e} [{e}, {e}]*"]
     written = pd.read_csv(root / "tables" / "differences.csv")
     assert ("fast-aias-nfe12", "fast-dpmpp-nfe12") in set(zip(written.method, written.reference))
+
+
+def test_every_method_is_compared_with_the_paste_baseline_when_it_ran(tmp_path):
+    # fast finds 40 of 50 defect pixels per image, defect-paste 30 (identical images: a zero-width
+    # interval at the hand-computed difference), so the table says fast beat the baseline.
+    root = tmp_path / "exp"
+    per_method = {"fast": [40, 5, 10, 945], "defect-paste": [30, 5, 20, 945], "real-fewshot": [45, 5, 5, 945],
+                  "no-anomalies": [0, 0, 50, 950]}
+    for method, c in per_method.items():
+        d = root / "segmentation" / "mvtec_ad" / "bottle" / method / "segformer" / "seed0"
+        d.mkdir(parents=True)
+        runs_table({(method, 0): np.tile(c, (10, 1))}).drop(
+            columns=["dataset", "category", "method", "segmenter", "seed"]).to_csv(d / "per_image.csv", index=False)
+        tp, fp, fn, tn = c
+        rec = {key: 0.5 for key in METRIC_KEYS}
+        rec.update(mIoU=(tp / (tp + fp + fn) + tn / (tn + fp + fn)) / 2, dataset="mvtec_ad", category="bottle",
+                   method=method, segmenter="segformer", seed=0)
+        (d / "metrics.json").write_text(json.dumps(rec))
+    cfg = json.dumps({"experiment": "exp", "datasets": {"mvtec_ad": {"categories": ["bottle"]}},
+                      "methods": ["fast", "defect-paste"], "segmentation": {"segmenters": ["segformer"], "seeds": [0]}})
+    assert main(["report", "--config", cfg, "--results", str(root), *report_args(root)]) == 0
+    diffs = pd.read_csv(root / "tables" / "differences.csv")
+    row = pick(diffs, reference="defect-paste", category="bottle")
+    expected = (40 / 55 + 945 / 960) / 2 - (30 / 55 + 945 / 970) / 2
+    assert row["diff"] == pytest.approx(expected) and row["significant"]
+    assert set(diffs[diffs.reference == "defect-paste"].method) == {"fast"}
+    md = (root / "tables" / "comparison.md").read_text()
+    assert "mvtec_ad / segformer: mIoU difference to defect-paste" in md
+    section = md[md.index("mIoU difference to defect-paste"):]
+    line = next(x for x in section.splitlines() if x.startswith("| bottle |"))
+    e = f"{expected * 100:+.1f}"
+    assert line.rstrip(" |").split(" | ")[1] == f"{e} [{e}, {e}]*"
+    assert "to defect-paste, with a 95 % paired bootstrap" in section

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from fast.methods import SWEEP
+from fast.report.stats import BASELINE, baseline_pairs
 from fast.report.stats import METRICS as DIFF_METRICS
 from fast.report.tables import (aggregate, comparison_table, differences_table, fidelity_table,
                                 per_type_table, reported_table, sampler_differences_table, threshold_free_table,
@@ -75,4 +76,9 @@ def _difference_tables(diffs, dataset, segmenter, methods, categories) -> list:
     if diffs is None or diffs.empty:
         return []
     tables = [differences_table(diffs, dataset, segmenter, methods, categories, m) for m in DIFF_METRICS]
+    # each synthesis method against the real-defect paste baseline (when the experiment ran it)
+    against = [m for m in methods if m in baseline_pairs(methods)]
+    if against and (diffs.reference == BASELINE).any():
+        tables.append(differences_table(diffs, dataset, segmenter, against, categories, "mIoU",
+                                        references=(BASELINE,)))
     return [t for t in tables if t is not None]

@@ -36,6 +36,8 @@ CONFIDENCE = 0.95
 METRICS = ("mIoU", "IoU_anomaly")
 REFERENCES = ("no-anomalies", "real-fewshot")  # the floor first, then the real few-shot ceiling
 AIAS_SAMPLERS = ("aias", "aiaspaper")
+# the real-defect paste baseline: a synthesis method that does not beat it has not earned its cost
+BASELINE = "defect-paste"
 COUNTS = ("tp", "fp", "fn", "tn")
 RUN_KEYS = ["dataset", "category", "method", "segmenter", "seed"]
 COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", "diff", "lo", "hi",
@@ -147,6 +149,14 @@ def frontier_pairs(methods) -> dict[str, list[str]]:
     pairs = {m: [o for o in present if SWEEP[o][1] == SWEEP[m][1] and SWEEP[o][0] not in AIAS_SAMPLERS]
              for m in present if SWEEP[m][0] in AIAS_SAMPLERS}
     return {m: refs for m, refs in pairs.items() if refs}
+
+
+def baseline_pairs(methods) -> dict[str, list[str]]:
+    """Every other synthesis method against BASELINE, when the experiment ran it."""
+    methods = list(methods)
+    if BASELINE not in methods:
+        return {}
+    return {m: [BASELINE] for m in methods if m != BASELINE and m not in REFERENCES}
 
 
 def category_draws(runs: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = SEED,

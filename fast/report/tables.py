@@ -137,7 +137,7 @@ def reported_table(reference: pd.DataFrame, dataset: str, segmenter: str,
     return table
 
 
-DIFF_NOTE = ("Difference of the seed-averaged {metric} (percentage points) to no-anomalies / to real-fewshot, "
+DIFF_NOTE = ("Difference of the seed-averaged {metric} (percentage points) to {references}, "
              "with a 95 % paired bootstrap interval over test images pooled over seeds (see "
              "tables/differences.csv and fast/report/README.md). *: the interval excludes 0.")
 
@@ -161,7 +161,7 @@ def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods
     cells = {(r.category, r.method, r.reference): r._asdict() for r in sub.itertuples(index=False)}
     table = Table(f"{dataset} / {segmenter}: {metric} difference to " + " / ".join(references)
                   + " (points, 95 % paired bootstrap CI)", ["category", *methods],
-                  note=DIFF_NOTE.format(metric=metric))
+                  note=DIFF_NOTE.format(metric=metric, references=" / to ".join(references)))
     for cat in [c for c in [*categories, AVERAGE] if c in set(sub.category)]:
         table.rows.append([[(cat, cat == AVERAGE)],
                            *([_fmt_diff(cells.get((cat, m, ref))) for ref in references] for m in methods)])

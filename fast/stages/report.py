@@ -14,7 +14,7 @@ from fast.report.build import DEFAULT_REFERENCE, comparison_documents
 from fast.report.collect import (experiment_rows, load_fidelity, load_metrics, load_reference, load_timings,
                                  method_order)
 from fast.report.figures import make_figures
-from fast.report.stats import differences, frontier_pairs, load_per_image
+from fast.report.stats import baseline_pairs, differences, frontier_pairs, load_per_image
 from fast.report.tables import aggregate, efficiency_table, per_type_iou, summary_json
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,11 @@ def run_report(args) -> int:
     per_image_files = (Path(p).with_name("per_image.csv") for p in args.metrics)
     per_image = _configured(load_per_image([p for p in per_image_files if p.is_file()]), cfg, "per_image.csv")
     diffs = differences(per_image)
-    frontier = frontier_pairs(methods)   # AIAS against each solver at equal NFE, when the sweep ran
-    if frontier:
-        extra = differences(per_image, compare=frontier)
+    # each method against the paste baseline, AIAS against each solver at equal NFE (when run)
+    frontier, baseline = frontier_pairs(methods), baseline_pairs(methods)
+    compare = {m: [*baseline.get(m, []), *frontier.get(m, [])] for m in {*baseline, *frontier}}
+    if compare:
+        extra = differences(per_image, compare=compare)
         diffs = extra if diffs.empty else pd.concat([diffs, extra], ignore_index=True)
     per_type = per_type_iou(per_image)
     with atomic_path(tables / "per_type.csv") as tmp:
