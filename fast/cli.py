@@ -33,6 +33,13 @@ def _stage(module: str, function: str):
     return handler
 
 
+def _job_args(p) -> None:
+    """--config, --dataset, --category: what every per-category job is called with."""
+    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--category", required=True)
+
+
 def _add_data(sub) -> None:
     """`fast fetch` and `fast prepare`."""
     p = sub.add_parser("fetch", help="download (or copy from a local path) a dataset, verified, atomically")
@@ -59,9 +66,7 @@ def _add_data(sub) -> None:
 def _add_generators(sub) -> None:
     """`fast train` (one generator for one dataset x category) and `fast bench sampling`."""
     p = sub.add_parser("train", help="train one generator (resumable) for one dataset x category")
-    p.add_argument("--config", required=True, help="config YAML path or JSON string")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--category", required=True)
+    _job_args(p)
     p.add_argument("--generator", required=True, help="base | fast | stage | sard")
     p.add_argument("--base-dir", default=None,
                    help="the category's trained `base` generator (fast, stage and sard start from it)")
@@ -86,9 +91,7 @@ def _add_synthesis(sub) -> None:
     p.set_defaults(func=_stage("fast.stages.methods", "run_methods"))
 
     p = sub.add_parser("synthesize", help="synthesise n_per_type image+mask pairs per anomaly type")
-    p.add_argument("--config", required=True, help="config YAML path or JSON string")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--category", required=True)
+    _job_args(p)
     p.add_argument("--method", required=True)
     p.add_argument("--prepared", required=True, help="prepared root")
     p.add_argument("--generator-dir", default=None, help="trained generator (diffusion methods)")
@@ -111,9 +114,7 @@ def _add_synthesis(sub) -> None:
 def _add_segmentation(sub) -> None:
     """`fast train-segmenter` and `fast evaluate`."""
     p = sub.add_parser("train-segmenter", help="train one smp segmenter for one method x seed (fixed budget)")
-    p.add_argument("--config", required=True, help="config YAML path or JSON string")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--category", required=True)
+    _job_args(p)
     p.add_argument("--method", required=True, help="a synthesis method or a reference row (real-fewshot, no-anomalies)")
     p.add_argument("--segmenter", required=True)
     p.add_argument("--seed", type=int, required=True)
@@ -123,9 +124,7 @@ def _add_segmentation(sub) -> None:
     p.set_defaults(func=_stage("fast.stages.train_segmenter", "run_train_segmenter"))
 
     p = sub.add_parser("evaluate", help="evaluate a trained segmenter on seg_test + normal_test")
-    p.add_argument("--config", required=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--category", required=True)
+    _job_args(p)
     p.add_argument("--prepared", required=True)
     p.add_argument("--model", required=True, help="directory written by train-segmenter")
     p.add_argument("--out", required=True, help="writes OUT/metrics.json + OUT/per_image.csv")
@@ -147,10 +146,8 @@ def _add_report(sub) -> None:
     p.set_defaults(func=_stage("fast.stages.report", "run_report"))
 
     p = sub.add_parser("fidelity", help="in-mask statistics of synthetic vs real gen_train defects, per anomaly type")
-    p.add_argument("--config", required=True, help="config YAML path or JSON string")
+    _job_args(p)
     p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--category", required=True)
     p.add_argument("--method", required=True, help="the synthesis method that wrote --synthetic")
     p.add_argument("--synthetic", required=True, help="that method's `fast synthesize --out` directory")
     p.add_argument("--out", required=True, help="CSV path (one row per anomaly type)")
