@@ -35,7 +35,7 @@ from fast.segmentation.train import recalibrate_batchnorm, segmentation_loss
 
 def native_window(mask, patch, rng, anomalous=True):
     """A patch window at native scale centred on a random pixel of a random defect component (a
-    large defect is shown in part, never resized)."""
+    large defect is shown in part, never resized); replaces defect_window (anomalous windows)."""
     if anomalous and np.any(mask):
         labels, n = ndimage.label(mask > 0)
         ys, xs = np.nonzero(labels == int(rng.integers(1, n + 1)))
@@ -81,7 +81,7 @@ def main() -> None:
     seg = cfg["segmentation"]
     steps = args.steps or seg["steps"]
     if args.native_windows:
-        seg_data.training_window = native_window
+        seg_data.defect_window = native_window
     cat = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
     size, channels = cfg["resolution"], cat.channels
     an, no = training_pools(cat, "real-fewshot", None, size, channels)
@@ -96,7 +96,7 @@ def main() -> None:
     model = build_segmenter(args.segmenter, channels, seg["encoder_weights"], args.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=seg["lr"])
     loss_fn = segmentation_loss()
-    batches = MixedBatches(an, no, seg["batch_size"], args.seed, seg.get("patch"))
+    batches = MixedBatches(an, no, seg["batch_size"], args.seed, seg.get("patch"), seg["normal_windows"])
     print(f"{len(an)} anomalous ({', '.join(args.types or ['all types'])}) + {len(no)} normal training images, "
           f"{len(rows)} test images, {steps} steps", flush=True)
     losses, start = [], time.perf_counter()

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from fast.config import load_config
 from fast.data.manifest import PreparedCategory, manifest_path
-from fast.data.windows import crop, crop_mask, defect_window, mask_window, paste, random_window
+from fast.data.windows import covering_window, crop, crop_mask, defect_window, mask_window, paste, random_window
 from fast.diffusion.backbones import PixelBackbone
 from fast.diffusion.losses import eps_loss, fast_loss, masked_mse
 from fast.diffusion.model import DiffusionModel
@@ -76,6 +76,28 @@ def test_training_windows_put_the_defect_in_view():
     assert len(starts) > 5                           # seeded jitter, not one fixed window
     w = random_window((128, 128), 32, rng)
     assert w.side == 32 and 0 <= w.y0 <= 96
+
+
+@pytest.mark.parametrize("size,side", [(192, 64), (96, 32), (40, 40), (50, 17)])
+def test_covering_window_coverage_matches_its_exact_distribution(size, side):
+    """Per-pixel coverage of covering_window along one axis, sampled, against the exact one
+    enumerated over every unclamped start 1-side..size-1; the border is covered at least
+    side/(size+side-1), and at most about twice that anywhere."""
+    starts = np.clip(np.arange(1 - side, size), 0, size - side)
+    exact = np.zeros(size)
+    for s in starts:
+        exact[s:s + side] += 1 / len(starts)
+    rng = np.random.default_rng(0)
+    n = 20000
+    drawn = np.zeros(size)
+    for _ in range(n):
+        w = covering_window((size, size), side, rng)
+        assert w.side == side and 0 <= w.x0 <= size - side and 0 <= w.y0 <= size - side
+        drawn[w.x0:w.x0 + side] += 1 / n
+    assert np.abs(drawn - exact).max() < 4 * np.sqrt(0.25 / n)   # 4 sigma of a binomial share
+    floor = side / (size + side - 1)
+    assert exact.min() >= floor - 1e-12 and exact.max() <= 2 * floor + 1e-12
+    assert exact[0] == pytest.approx(floor if side < size else 1.0)   # a window as large as the image covers it
 
 
 def test_train_data_cuts_defect_windows_and_normal_windows(synthetic_prepared):

@@ -67,6 +67,39 @@ def test_normal_windows_are_random_crops_of_their_images():
     assert len(corners) > 6  # positions vary from sample to sample
 
 
+def _border_share(rule: str, draws: int = 60) -> float:
+    """Share of normal training windows that contain the image's first column (left border),
+    found by matching each (augmented) window against the image's dihedral sub-blocks."""
+    normal = _normal_pool(n=1)
+    img = normal.images[0, 0]
+    batches = MixedBatches(Pool(normal.images[:0], normal.masks[:0]), normal, 4, seed=1, patch=PATCH,
+                           normal_windows=rule)
+    hits = total = 0
+    for _ in range(draws // 4):
+        x, _ = batches.next()
+        for w in x[:, 0].numpy():
+            variants = [np.rot90(t, k) for t in (w, w[:, ::-1]) for k in range(4)]
+            x0 = next(x0 for y0 in range(SIZE - PATCH + 1) for x0 in range(SIZE - PATCH + 1)
+                      if any(np.array_equal(img[y0:y0 + PATCH, x0:x0 + PATCH], v) for v in variants))
+            hits += x0 == 0
+            total += 1
+    return hits / total
+
+
+def test_covering_normal_windows_show_the_image_border_uniform_ones_rarely_do():
+    """The segmenter judges whole images, borders included; `covering` windows contain the left
+    border with probability PATCH/(SIZE+PATCH-1) = 25 %, `uniform` ones with 1/(SIZE-PATCH+1) = 1.5 %."""
+    covering, uniform = _border_share("covering"), _border_share("uniform")
+    assert covering > 0.12 and uniform < 0.07
+
+
+def test_an_unknown_normal_window_rule_is_refused():
+    from fast.errors import FastError
+
+    with pytest.raises(FastError, match="normal_windows.*covering, uniform"):
+        MixedBatches(_anomalous_pool(), _normal_pool(), 4, seed=0, patch=PATCH, normal_windows="grid")
+
+
 def test_image_and_mask_stay_aligned_through_window_and_augmentation():
     anom = _anomalous_pool(n=6)
     anom.images[:, 0] = anom.masks  # image == mask: any misalignment breaks the equality
@@ -132,7 +165,8 @@ def test_train_on_windows_records_them_and_evaluates_whole_images(tmp_path):
                  "--synthetic", str(syn), "--segmenter", "unet", "--seed", "0", "--out", str(out)]) == 0
     tc = json.loads((out / "train_config.json").read_text())
     assert (tc["patch"], tc["train_window"], tc["resolution"]) == (32, 32, 64)
-    assert "defect component" in tc["window_sampling"] and "uniform random" in tc["window_sampling"]
+    assert "defect component" in tc["window_sampling"] and "overlapping the image" in tc["window_sampling"]
+    assert tc["normal_windows"] == "covering"                   # the schema default
     assert main(["evaluate", "--config", _config(32), *common, "--model", str(out), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resolution"] == 64 and metrics["n_images"] == 7

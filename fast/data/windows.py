@@ -8,7 +8,10 @@ grows to hold it with a margin and is resized down, so that no defect is ever cu
   jitter that keeps the whole component inside; used for anomalous training windows.
 - ``mask_window``: centred on the bounding box of a whole mask, no jitter; used by synthesis, which
   generates that window and pastes it back (``paste``) so pixels outside the mask stay untouched.
-- ``random_window``: uniform position; used for normal training windows.
+- ``random_window``: uniform position; used for the generators' normal training windows.
+- ``covering_window``: a start uniform over every position where the window overlaps the image,
+  clamped inside; used for the segmenters' normal training windows (``segmentation.normal_windows:
+  covering``), so that the image borders a whole-image segmenter must judge are seen in training.
 """
 
 from __future__ import annotations
@@ -78,6 +81,19 @@ def random_window(shape: tuple[int, int], patch: int, rng: np.random.Generator) 
     return Window(int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1)), side)
 
 
+def covering_window(shape: tuple[int, int], patch: int, rng: np.random.Generator) -> Window:
+    """A window whose start is uniform over every position where it overlaps the image
+    (``1 - side .. size - 1`` per axis), clamped inside. Every pixel is then covered with
+    probability between side/(size+side-1) and about twice that; under ``random_window`` a pixel
+    on the border is covered by 1 in size-side+1 windows, ``side`` times less often than a central
+    one (64x at 192 px with 64 px windows), so a segmenter trained on windows never learns what
+    the image's borders look like and marks them at whole-image inference."""
+    h, w = shape
+    side = min(patch, h, w)
+    return Window(int(np.clip(rng.integers(1 - side, h), 0, h - side)),
+                  int(np.clip(rng.integers(1 - side, w), 0, w - side)), side)
+
+
 def training_window(mask: np.ndarray, patch: int, rng: np.random.Generator, anomalous: bool = True) -> Window:
     """The training window rule shared by generators and segmenters: around a defect for an
     anomalous sample with a non-empty mask, at random otherwise."""
@@ -115,5 +131,5 @@ def paste(generated: np.ndarray, win: Window, background: np.ndarray) -> np.ndar
     return out
 
 
-__all__ = ["Window", "crop", "crop_mask", "defect_window", "mask_window", "paste", "random_window",
+__all__ = ["Window", "covering_window", "crop", "crop_mask", "defect_window", "mask_window", "paste", "random_window",
            "training_window"]

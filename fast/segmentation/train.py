@@ -4,7 +4,7 @@ Identical for every method (PROTOCOL.md): segmentation.steps iterations of AdamW
 50/50 from the method's anomalous pairs and the normal_train images, seeded flips/rot90, loss
 focal + dice (binary). The last checkpoint is the model (no selection on test data).
 With segmentation.patch set, training batches are windows (anomalous: around a defect; normal:
-random; fast.segmentation.data.WINDOW_RULE); inference is always on whole images, so the
+by segmentation.normal_windows; fast.segmentation.data.window_rule); inference is always on whole images, so the
 BatchNorm statistics are then re-estimated on the whole training images (anomalous and normal
 pools, no test data) after the last step: statistics gathered on windows do not hold on whole
 images (measured: a segmenter that fit its windows predicted anomaly on ~93 % of every test pixel
@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
-from fast.segmentation.data import WINDOW_RULE, MixedBatches, effective_patch
+from fast.segmentation.data import MixedBatches, effective_patch, window_rule
 from fast.segmentation.models import build_segmenter
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
         model = build_segmenter(segmenter, channels, seg_cfg["encoder_weights"], seed).to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=seg_cfg["lr"])
         loss_fn = segmentation_loss()
-        batches = MixedBatches(anomalous, normal, seg_cfg["batch_size"], seed, seg_cfg.get("patch"))
+        batches = MixedBatches(anomalous, normal, seg_cfg["batch_size"], seed, seg_cfg.get("patch"),
+                               seg_cfg.get("normal_windows", "covering"))
         model.train()
         losses, start = [], time.perf_counter()
         for step in range(1, seg_cfg["steps"] + 1):
@@ -94,11 +95,11 @@ def recalibrate_batchnorm(model: torch.nn.Module, image_sets, device: torch.devi
     model.eval()
 
 
-def window_record(patch: int | None, size: int) -> dict:
+def window_record(patch: int | None, size: int, normal_windows: str = "covering") -> dict:
     """train_config keys saying what the segmenter saw in training (and that inference is whole)."""
     used = effective_patch(patch, size)
-    return {"patch": patch, "train_window": used or size,
-            "window_sampling": WINDOW_RULE if used else "whole images (no windows)",
+    return {"patch": patch, "train_window": used or size, "normal_windows": normal_windows if used else None,
+            "window_sampling": window_rule(normal_windows) if used else "whole images (no windows)",
             "inference": "whole images (reflect-padded to a multiple of 32, output cropped back)"}
 
 
