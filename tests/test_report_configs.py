@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fast.config import load_config
-from fast.methods import REGISTRY, SWEEP
+from fast.methods import REGISTRY, SWEEP, SWEEP_SAMPLERS
 
 # every method of the comparison tables (the NFE sweep entries belong to the frontier experiment)
 COMPARED = sorted(m for m in REGISTRY if m not in SWEEP)
@@ -50,3 +50,20 @@ def test_smoke_is_tiny():
     assert cfg["methods"] == ["fast", "cutpaste"]
     assert cfg["diffusion"]["train"]["steps"] <= 50 and cfg["segmentation"]["steps"] <= 50
     assert cfg["resolution"] == 32 and cfg["synthesis"]["n_per_type"] <= 2
+
+
+def test_real_data_frontier_is_the_magnetic_tile_experiment_under_every_sampler():
+    """config/magnetic_tile_frontier.yaml: the same data, generators and segmenter recipe as the
+    full Magnetic Tile experiment (so its points sit on the same model), every sweep sampler at
+    NFE 4, 12 and 50, `fast` standing for AIAS exact at NFE 12."""
+    full = load_config(CONFIG_DIR / "magnetic_tile.yaml")
+    frontier = load_config(CONFIG_DIR / "magnetic_tile_frontier.yaml")
+    for key in set(full) - {"experiment", "methods", "segmentation"}:
+        assert frontier[key] == full[key], key
+    seg_full, seg_frontier = dict(full["segmentation"]), dict(frontier["segmentation"])
+    assert seg_frontier.pop("seeds") == [0] and seg_full.pop("seeds") == [0, 1, 2]
+    assert seg_frontier == seg_full
+    assert frontier["experiment"] != full["experiment"]          # its own results directory
+    expected = {"fast"} | {f"fast-{s}-nfe{n}" for s in SWEEP_SAMPLERS for n in (4, 12, 50)} - {"fast-aias-nfe12"}
+    assert set(frontier["methods"]) == expected and len(frontier["methods"]) == len(expected)
+    assert full["aias"]["steps"] == 10 and SWEEP["fast-aiaspaper-nfe12"] == ("aiaspaper", 12)
