@@ -4,7 +4,9 @@
 # Runs `snakemake --cores $CORES --configfile CONFIG` in this checkout (data and results under its
 # paths), then copies into OUTDIR: the tables (comparison.md/.tex, summary.csv with every per-seed
 # number, differences.csv, per_type.csv, fidelity.csv, efficiency.csv, summary.json), the figures and the sample
-# grid, the exact config, and run.json (commit, machine, cores, wall time) + rule_times.csv (per
+# grid, per_image/ (each run's per_image.csv + metrics.json, the evaluation layout: any pairwise
+# difference can be recomputed from the published files with scripts/pairwise_differences.py
+# OUTDIR/per_image), the exact config, and run.json (commit, machine, cores, wall time) + rule_times.csv (per
 # rule: jobs, total and longest seconds, from Snakemake's benchmark files).
 set -euo pipefail
 CONFIG=${1:?usage: run_experiment.sh CONFIG OUTDIR}
@@ -25,6 +27,10 @@ end=$(date +%s.%N)
 mkdir -p "$OUT"
 cp "$RESULTS"/tables/{comparison.md,comparison.tex,summary.csv,summary.json,differences.csv,per_type.csv,fidelity.csv,efficiency.csv} "$OUT"/
 rm -rf "$OUT/figures" && cp -r "$RESULTS/figures" "$OUT/figures"
+rm -rf "$OUT/per_image"
+(cd "$RESULTS/segmentation" && find . -name per_image.csv -o -name metrics.json) | while read -r f; do
+  mkdir -p "$OUT/per_image/$(dirname "$f")" && cp "$RESULTS/segmentation/$f" "$OUT/per_image/$f"
+done
 cp "$CONFIG" "$OUT/config.yaml"
 python3 - "$RESULTS/benchmarks" "$OUT" "$start" "$end" "$CONFIG" "$CORES" <<'PY'
 import csv, json, os, platform, subprocess, sys
