@@ -179,7 +179,9 @@ def sampler_differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str,
     """The frontier at equal cost: AIAS entries (``pairs``' keys) as rows, the other samplers as
     columns (``sampler_of(name)`` -> (sampler, nfe)); None when no pair has a number."""
     sub = diffs[(diffs.dataset == dataset) & (diffs.segmenter == segmenter) & (diffs.metric == metric)]
-    sub = sub[sub.method.isin(list(pairs))]
+    # only the equal-NFE pairs: the same entries' differences to the reference rows are other tables'
+    wanted = {(m, r) for m, refs in pairs.items() for r in refs}
+    sub = sub[[(m, r) in wanted for m, r in zip(sub.method, sub.reference)]]
     if sub.empty:
         return None
     category = AVERAGE if AVERAGE in set(sub.category) else sorted(set(sub.category))[0]
