@@ -14,7 +14,7 @@ from scipy import stats as sps
 from fast.cli import main
 from fast.errors import FastError
 from fast.metrics import METRIC_KEYS, per_image_stats, segmentation_metrics
-from fast.report.stats import COLUMNS, SEED, differences, frontier_pairs, load_per_image
+from fast.report.stats import COLUMNS, SEED, differences, frontier_entries, frontier_pairs, load_per_image
 from report_inputs import report_args
 
 
@@ -233,6 +233,19 @@ def test_frontier_pairs_compare_aias_with_every_other_solver_at_the_same_nfe():
     assert frontier_pairs(["fast", "cutpaste", "no-anomalies"]) == {}
 
 
+def test_fast_itself_is_the_aias_entry_at_its_recorded_nfe():
+    # `fast` (AIAS-10: 10 segments + t_fine 2 = NFE 12) pairs with the solvers at NFE 12 by the NFE
+    # its synthesis recorded; without FARM it is another treatment and stays out; DDIM-50 is DDIM at 50
+    methods = ["fast", "fast-nofarm", "fast-ddim50", "fast-dpmpp-nfe12", "fast-aias-nfe50", "no-anomalies"]
+    nfe = {"fast": 12.0, "fast-nofarm": 12.0, "fast-ddim50": 50.0, "fast-dpmpp-nfe12": 12.0}
+    entries = frontier_entries(methods, nfe)
+    assert entries == {"fast": ("aias", 12), "fast-ddim50": ("ddim", 50), "fast-dpmpp-nfe12": ("dpmpp", 12),
+                       "fast-aias-nfe50": ("aias", 50)}
+    assert frontier_pairs(methods, entries) == {"fast": ["fast-dpmpp-nfe12"], "fast-aias-nfe50": ["fast-ddim50"]}
+    assert frontier_entries(methods, nfe, coefficients="paper")["fast"] == ("aiaspaper", 12)
+    assert frontier_entries(methods)["fast-aias-nfe50"] == ("aias", 50) and "fast" not in frontier_entries(methods)
+
+
 def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_the_report(tmp_path):
     # AIAS finds 40 of 50 defect pixels per image, DPM-Solver++ 30, at the same NFE; one seed.
     n = 20
@@ -251,8 +264,13 @@ def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_t
 
     root = tmp_path / "exp"
     # a reference row beside them, as in every real run: its differences to the AIAS entries must
-    # not reach the equal-NFE table (they crashed it)
-    for method, c in {**counts, "no-anomalies": np.tile([0, 0, 50, 950], (n, 1))}.items():
+    # not reach the equal-NFE table (they crashed it); and `fast` itself (AIAS-10, the same numbers),
+    # an AIAS entry by the NFE 12 its timing.json records
+    timing = root / "synthetic" / "d" / "c" / "fast" / "timing.json"
+    timing.parent.mkdir(parents=True)
+    timing.write_text(json.dumps({"dataset": "synthetic", "category": "c", "method": "fast", "nfe": 12.0}))
+    runs = {**counts, "fast": counts["fast-aias-nfe12"], "no-anomalies": np.tile([0, 0, 50, 950], (n, 1))}
+    for method, c in runs.items():
         d = root / "segmentation" / "d" / "c" / method / "unet" / "seed0"
         d.mkdir(parents=True)
         runs_table({(method, 0): c}).drop(columns=["dataset", "category", "method", "segmenter", "seed"]
@@ -263,16 +281,19 @@ def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_t
                    seed=0)
         (d / "metrics.json").write_text(json.dumps(rec))
     cfg = json.dumps({"experiment": "exp", "datasets": {"synthetic": {"categories": ["c"]}},
-                      "methods": list(counts), "segmentation": {"segmenters": ["unet"], "seeds": [0]}})
+                      "methods": ["fast", *counts], "segmentation": {"segmenters": ["unet"], "seeds": [0]}})
     metrics = [str(p) for p in sorted(root.rglob("metrics.json"))]
-    assert main(["report", "--config", cfg, "--results", str(root), "--metrics", *metrics]) == 0
+    assert main(["report", "--config", cfg, "--results", str(root), "--metrics", *metrics,
+                 "--timings", str(timing)]) == 0
     md = (root / "tables" / "comparison.md").read_text()
     assert "AIAS minus each solver at equal NFE, mIoU" in md
-    line = next(x for x in md.splitlines() if x.startswith("| fast-aias-nfe12 |"))
     e = f"{expected * 100:+.1f}"
-    assert line.rstrip(" |").split(" | ")[1:] == ["12", f"{e} [{e}, {e}]*"]   # one solver column
+    for entry in ("fast", "fast-aias-nfe12"):
+        line = next(x for x in md.splitlines() if x.startswith(f"| {entry} |") and "[" in x)
+        assert line.rstrip(" |").split(" | ")[1:] == ["12", f"{e} [{e}, {e}]*"]   # one solver column
     written = pd.read_csv(root / "tables" / "differences.csv")
-    assert ("fast-aias-nfe12", "fast-dpmpp-nfe12") in set(zip(written.method, written.reference))
+    assert {("fast-aias-nfe12", "fast-dpmpp-nfe12"), ("fast", "fast-dpmpp-nfe12")} <= set(
+        zip(written.method, written.reference))
 
 
 def test_every_method_is_compared_with_the_paste_baseline_when_it_ran(tmp_path):

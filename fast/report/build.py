@@ -25,10 +25,11 @@ DEFAULT_REFERENCE = Path(__file__).with_name("fast_paper_results.csv")
 
 
 def comparison_documents(long, reference, methods, experiment: str, diffs=None,
-                         fidelity=None, per_type=None, frontier=None) -> tuple[str, str]:
+                         fidelity=None, per_type=None, frontier=None, entries=None) -> tuple[str, str]:
     """(Markdown, LaTeX) of every comparison table, per dataset and segmenter, each followed by its
     bootstrap differences to the reference rows (and, with ``frontier`` = stats.frontier_pairs, AIAS
-    against each solver at equal NFE); then the generator fidelity per dataset."""
+    against each solver at equal NFE, ``entries`` = stats.frontier_entries naming their sampler and
+    NFE; default: the sweep's); then the generator fidelity per dataset."""
     agg = aggregate(long)
     md = [f"# Downstream segmentation: experiment `{experiment}`", "",
           "Each synthesis method's data trains the same segmenter (same steps, optimiser, augmentations, "
@@ -45,7 +46,7 @@ def comparison_documents(long, reference, methods, experiment: str, diffs=None,
                       *_difference_tables(diffs, dataset, segmenter, present, categories)]
             if frontier and diffs is not None and not diffs.empty:
                 tables.append(sampler_differences_table(diffs, dataset, segmenter, "mIoU", frontier,
-                                                        SWEEP.__getitem__))
+                                                        (entries or SWEEP).__getitem__))
             tables = [t for t in tables if t is not None]
             reported = reported_table(reference, dataset, segmenter, categories, present)
             if reported is not None:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fast.errors import FastError
-from fast.methods import SWEEP
+from fast.methods import SAMPLER_OF, SWEEP, SWEEP_SAMPLERS
 from fast.report.tables import AVERAGE
 
 log = logging.getLogger(__name__)
@@ -142,12 +142,32 @@ def _pooled_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.nanmean(a, axis=0) - np.nanmean(b, axis=0)
 
 
-def frontier_pairs(methods) -> dict[str, list[str]]:
-    """The equal-cost comparisons of the sampler frontier: each AIAS sweep entry (both coefficient
-    modes) against every other sampler's sweep entry at the same NFE, among ``methods``."""
-    present = [m for m in methods if m in SWEEP]
-    pairs = {m: [o for o in present if SWEEP[o][1] == SWEEP[m][1] and SWEEP[o][0] not in AIAS_SAMPLERS]
-             for m in present if SWEEP[m][0] in AIAS_SAMPLERS}
+def frontier_entries(methods, nfe: dict[str, float] | None = None,
+                     coefficients: str = "exact") -> dict[str, tuple[str, int]]:
+    """(sampler, NFE) of every method among ``methods`` that samples FAST's model with a sampler of
+    the sweep: the sweep entries by name; the others (`fast` itself: AIAS-10 at NFE 12, or DDIM-50)
+    by the NFE their synthesis recorded (``nfe``, from timing.json), AIAS under the configured
+    ``coefficients`` (aias.coefficients), so the frontier compares `fast` without sampling it twice."""
+    nfe = nfe or {}
+    entries = {}
+    for m in methods:
+        sampler = SAMPLER_OF.get(m)
+        if m in SWEEP:
+            entries[m] = SWEEP[m]
+        elif sampler in SWEEP_SAMPLERS and m in nfe:
+            sampler = "aiaspaper" if sampler == "aias" and coefficients == "paper" else sampler
+            entries[m] = (sampler, int(round(nfe[m])))
+    return entries
+
+
+def frontier_pairs(methods, entries: dict[str, tuple[str, int]] | None = None) -> dict[str, list[str]]:
+    """The equal-cost comparisons of the sampler frontier: each AIAS entry (both coefficient modes)
+    against every other sampler's entry at the same NFE, among ``methods``; ``entries`` as
+    frontier_entries gives them (default: the sweep entries by name)."""
+    entries = frontier_entries(methods) if entries is None else entries
+    present = [m for m in methods if m in entries]
+    pairs = {m: [o for o in present if entries[o][1] == entries[m][1] and entries[o][0] not in AIAS_SAMPLERS]
+             for m in present if entries[m][0] in AIAS_SAMPLERS}
     return {m: refs for m, refs in pairs.items() if refs}
 
 

@@ -14,7 +14,7 @@ from fast.report.build import DEFAULT_REFERENCE, comparison_documents
 from fast.report.collect import (experiment_rows, load_fidelity, load_metrics, load_reference, load_timings,
                                  method_order)
 from fast.report.figures import make_figures
-from fast.report.stats import baseline_pairs, differences, frontier_pairs, load_per_image
+from fast.report.stats import baseline_pairs, differences, frontier_entries, frontier_pairs, load_per_image
 from fast.report.tables import aggregate, efficiency_table, per_type_iou, summary_json
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ def run_report(args) -> int:
     per_image = _configured(load_per_image([p for p in per_image_files if p.is_file()]), cfg, "per_image.csv")
     diffs = differences(per_image)
     # each method against the paste baseline, AIAS against each solver at equal NFE (when run)
-    frontier, baseline = frontier_pairs(methods), baseline_pairs(methods)
+    nfe = pd.to_numeric(timings["nfe"], errors="coerce").groupby(timings["method"]).max().dropna().to_dict()
+    entries = frontier_entries(methods, nfe, cfg["aias"]["coefficients"])
+    frontier, baseline = frontier_pairs(methods, entries), baseline_pairs(methods)
     compare = {m: [*baseline.get(m, []), *frontier.get(m, [])] for m in {*baseline, *frontier}}
     if compare:
         extra = differences(per_image, compare=compare)
@@ -62,7 +64,7 @@ def run_report(args) -> int:
     with atomic_path(tables / "fidelity.csv") as tmp:
         fidelity.to_csv(tmp, index=False)
     md, tex = comparison_documents(long, reference, methods, cfg["experiment"], diffs, fidelity, per_type,
-                                    frontier)
+                                    frontier, entries)
     with atomic_path(tables / "comparison.md") as tmp:
         tmp.write_text(md)
     with atomic_path(tables / "comparison.tex") as tmp:
