@@ -67,3 +67,17 @@ def test_real_data_frontier_is_the_magnetic_tile_experiment_under_every_sampler(
     expected = {"fast"} | {f"fast-{s}-nfe{n}" for s in SWEEP_SAMPLERS for n in (4, 12, 50)} - {"fast-aias-nfe12"}
     assert set(frontier["methods"]) == expected and len(frontier["methods"]) == len(expected)
     assert full["aias"]["steps"] == 10 and SWEEP["fast-aiaspaper-nfe12"] == ("aiaspaper", 12)
+
+
+def test_nfe12_seeds_experiment_is_the_frontier_at_aias_own_cost_with_three_seeds():
+    """config/magnetic_tile_nfe12.yaml: the frontier experiment's model and recipe, only the NFE-12
+    entries (AIAS exact = `fast`, AIAS paper and every solver), at the full experiment's seeds."""
+    frontier = load_config(CONFIG_DIR / "magnetic_tile_frontier.yaml")
+    nfe12 = load_config(CONFIG_DIR / "magnetic_tile_nfe12.yaml")
+    for key in set(frontier) - {"experiment", "methods", "segmentation"}:
+        assert nfe12[key] == frontier[key], key
+    seg12, seg_frontier = dict(nfe12["segmentation"]), dict(frontier["segmentation"])
+    assert seg12.pop("seeds") == load_config(CONFIG_DIR / "magnetic_tile.yaml")["segmentation"]["seeds"]
+    seg_frontier.pop("seeds")
+    assert seg12 == seg_frontier and nfe12["experiment"] not in (frontier["experiment"], "magnetic_tile")
+    assert nfe12["methods"] == ["fast", *(f"fast-{s}-nfe12" for s in SWEEP_SAMPLERS if s != "aias")]
