@@ -27,6 +27,7 @@ end=$(date +%s.%N)
 mkdir -p "$OUT"
 cp "$RESULTS"/tables/{comparison.md,comparison.tex,summary.csv,summary.json,differences.csv,per_type.csv,fidelity.csv,efficiency.csv} "$OUT"/
 rm -rf "$OUT/figures" && cp -r "$RESULTS/figures" "$OUT/figures"
+find "$OUT/figures" -name .snakemake_timestamp -delete   # Snakemake's directory() marker
 rm -rf "$OUT/per_image"
 (cd "$RESULTS/segmentation" && find . -name per_image.csv -o -name metrics.json) | while read -r f; do
   mkdir -p "$OUT/per_image/$(dirname "$f")" && cp "$RESULTS/segmentation/$f" "$OUT/per_image/$f"
