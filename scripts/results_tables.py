@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from fast.report.tables import fmt_diff
+
 REFERENCES = ("no-anomalies", "real-fewshot", "defect-paste")
 SAMPLER_NAMES = {"aias": "AIAS, exact coefficients", "aiaspaper": "AIAS, paper coefficients",
                  "ddim": "DDIM", "dpmpp": "DPM-Solver++ 2M", "unipc": "UniPC", "deis": "DEIS"}
 
 
 def _cell(row) -> str:
-    mark = "*" if row.significant else ""
-    return f"{100 * row['diff']:+.1f} [{100 * row.lo:+.1f}, {100 * row.hi:+.1f}]{mark}"
+    return fmt_diff(row.to_dict())[0]     # the report's own cell: interval, * and ^ (seeds disagree)
 
 
 def headline(results: Path, metric: str = "mIoU") -> str:

@@ -15,6 +15,7 @@ from fast.cli import main
 from fast.errors import FastError
 from fast.metrics import METRIC_KEYS, per_image_stats, segmentation_metrics
 from fast.report.stats import COLUMNS, SEED, differences, frontier_entries, frontier_pairs, load_per_image
+from fast.report.tables import fmt_diff
 from report_inputs import report_args
 
 
@@ -204,7 +205,7 @@ def test_report_writes_differences_and_marks_significant_ones(tmp_path):
     avg = next(line for line in md.splitlines() if line.startswith("| **average** | +"))
     cell = avg.split(" | ")[1]  # fast: vs no-anomalies (marked) / vs real-fewshot (not marked)
     assert cell.startswith(f"{floor['diff'] * 100:+.1f} [{floor['lo'] * 100:+.1f}, {floor['hi'] * 100:+.1f}]* / ")
-    assert cell.endswith(f"[{same['lo'] * 100:+.1f}, {same['hi'] * 100:+.1f}]")
+    assert cell.endswith(f"[{same['lo'] * 100:+.1f}, {same['hi'] * 100:+.1f}]" + "^" * bool(same["seeds_disagree"]))
     assert "*: the interval excludes 0" in md
     # Order: ours, then its differences, then the published block.
     assert md.index("mIoU / mAcc (%), mean") < md.index("mIoU difference") < md.index("REPORTED")
@@ -221,6 +222,34 @@ def test_report_without_per_image_files_writes_an_empty_differences_table(tmp_pa
     assert main(["report", "--config", cfg, "--results", str(results), *report_args(results)]) == 0
     assert pd.read_csv(results / "tables" / "differences.csv").empty
     assert "difference to" not in (results / "tables" / "comparison.md").read_text()
+
+
+def test_a_difference_one_seed_contradicts_is_flagged_with_its_per_seed_range():
+    # Identical images within a run (every resample agrees, so the interval is a point): at seed 0
+    # fast finds 45 of 50 defect pixels against the paste's 30, at seed 1 only 28 against 30. The
+    # pooled difference is positive and "significant", but seed 1 says the opposite.
+    def miou(tp, fp, fn, tn):
+        return (tp / (tp + fp + fn) + tn / (tn + fp + fn)) / 2
+
+    n = 10
+    cells = {("fast", 0): [45, 5, 5, 945], ("fast", 1): [28, 5, 22, 945],
+             ("defect-paste", 0): [30, 5, 20, 945], ("defect-paste", 1): [30, 5, 20, 945]}
+    table = runs_table({k: np.tile(c, (n, 1)) for k, c in cells.items()})
+    row = pick(differences(table, compare={"fast": ["defect-paste"]}), reference="defect-paste")
+    per_seed = [miou(*cells["fast", k]) - miou(*cells["defect-paste", k]) for k in (0, 1)]
+    assert per_seed[0] > 0 > per_seed[1] and np.mean(per_seed) > 0
+    assert row["diff"] == pytest.approx(np.mean(per_seed)) and row["significant"]
+    assert row["seed_lo"] == pytest.approx(per_seed[1]) and row["seed_hi"] == pytest.approx(per_seed[0])
+    assert row["seeds_disagree"]
+    assert fmt_diff(row)[0].endswith("]*^")
+    # both seeds better: no flag; one seed only: nothing to disagree with
+    cells["fast", 1] = [40, 5, 10, 945]
+    table = runs_table({k: np.tile(c, (n, 1)) for k, c in cells.items()})
+    row = pick(differences(table, compare={"fast": ["defect-paste"]}), reference="defect-paste")
+    assert not row["seeds_disagree"] and fmt_diff(row)[0].endswith("]*")
+    one = runs_table({k: np.tile(c, (n, 1)) for k, c in cells.items() if k[1] == 1})
+    row = pick(differences(one, compare={"fast": ["defect-paste"]}), reference="defect-paste")
+    assert not row["seeds_disagree"] and row["seed_lo"] == row["seed_hi"]
 
 
 # ----------------------------------------------------------------------------------- sampler frontier

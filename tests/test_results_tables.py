@@ -25,12 +25,13 @@ def test_headline_orders_methods_marks_the_best_and_formats_intervals(tmp_path):
     diffs = [("a", "no-anomalies", 0.11, 0.05, 0.15, True), ("a", "real-fewshot", -0.19, -0.25, -0.1, True),
              ("b", "no-anomalies", 0.21, -0.01, 0.3, False)]
     pd.DataFrame([{"method": m, "reference": r, "metric": "mIoU", "diff": d, "lo": lo, "hi": hi,
-                   "significant": s} for m, r, d, lo, hi, s in diffs]).to_csv(tmp_path / "differences.csv", index=False)
+                   "significant": s, "seeds_disagree": r == "real-fewshot"} for m, r, d, lo, hi, s in diffs]
+                 ).to_csv(tmp_path / "differences.csv", index=False)
     lines = results_tables.headline(tmp_path).splitlines()
     assert lines[0] == "| method | mIoU | vs no-anomalies | vs real-fewshot |"
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| b", "| a", "| real-fewshot", "| no-anomalies"]
     assert lines[2] == "| b | **71.0 +- 1.4** | +21.0 [-1.0, +30.0] |  |"     # best, not significant
-    assert lines[3] == "| a | 61.0 +- 1.4 | +11.0 [+5.0, +15.0]* | -19.0 [-25.0, -10.0]* |"
+    assert lines[3] == "| a | 61.0 +- 1.4 | +11.0 [+5.0, +15.0]* | -19.0 [-25.0, -10.0]*^ |"   # seeds disagree
 
 
 def test_frontier_grid_is_sampler_by_nfe_with_the_best_per_nfe_in_bold(tmp_path):

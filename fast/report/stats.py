@@ -41,7 +41,7 @@ BASELINE = "defect-paste"
 COUNTS = ("tp", "fp", "fn", "tn")
 RUN_KEYS = ["dataset", "category", "method", "segmenter", "seed"]
 COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", "diff", "lo", "hi",
-           "significant", "n_images", "n_seeds"]
+           "significant", "n_images", "n_seeds", "seed_lo", "seed_hi", "seeds_disagree"]
 
 
 # ----------------------------------------------------------------------------------- input
@@ -206,8 +206,10 @@ def category_draws(runs: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int
                 rows.append({"dataset": dataset, "category": category, "method": method, "segmenter": segmenter,
                              "reference": reference, "metric": metric, "n_images": cube.shape[1],
                              "n_seeds": len(common),
-                             "draws": _pooled_difference(values[metric][a], values[metric][b])})
-    return pd.DataFrame(rows, columns=[*COLUMNS[:6], "n_images", "n_seeds", "draws"])
+                             "draws": _pooled_difference(values[metric][a], values[metric][b]),
+                             # each shared seed's own difference on the original test images
+                             "seed_diffs": values[metric][a][:, 0] - values[metric][b][:, 0]})
+    return pd.DataFrame(rows, columns=[*COLUMNS[:6], "n_images", "n_seeds", "draws", "seed_diffs"])
 
 
 def _average_draws(draws: pd.DataFrame) -> pd.DataFrame:
@@ -216,9 +218,19 @@ def _average_draws(draws: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "method", "segmenter", "reference", "metric"]
     out = (draws.groupby(keys, sort=False)
            .agg(draws=("draws", lambda d: _nanmean_rows(np.stack(list(d)))),
+                seed_diffs=("seed_diffs", _seedwise_mean),
                 n_images=("n_images", "sum"), n_seeds=("n_seeds", "min"))
            .reset_index().assign(category=AVERAGE))
     return out
+
+
+def _seedwise_mean(per_category) -> np.ndarray:
+    """Per seed, the mean over categories of that seed's difference; empty where the categories do
+    not share one seed list (the seed check is then left out)."""
+    arrays = list(per_category)
+    if len({len(a) for a in arrays}) != 1:
+        return np.zeros(0)
+    return _nanmean_rows(np.stack(arrays))
 
 
 def _nanmean_rows(stack: np.ndarray) -> np.ndarray:
@@ -232,8 +244,17 @@ def _summarise(draws: pd.DataFrame, confidence: float) -> pd.DataFrame:
     stack = np.stack(list(draws["draws"])) if len(draws) else np.zeros((0, 2))
     with _quiet():
         lo, hi = np.nanpercentile(stack[:, 1:], [alpha, 100 - alpha], axis=1)
-    out = draws.drop(columns="draws").assign(diff=stack[:, 0], lo=lo, hi=hi)
+    out = draws.drop(columns=["draws", "seed_diffs"]).assign(diff=stack[:, 0], lo=lo, hi=hi)
     out["significant"] = (out["lo"] > 0) | (out["hi"] < 0)
+    # The image bootstrap does not see the segmenter's seed-to-seed variation: where at least two
+    # seeds were shared, flag a difference that one of them contradicts (its own difference has the
+    # other sign), so a starred cell that the seeds do not carry is visible.
+    with _quiet():
+        seed_lo = np.array([np.nanmin(d) if len(d) else np.nan for d in draws["seed_diffs"]])
+        seed_hi = np.array([np.nanmax(d) if len(d) else np.nan for d in draws["seed_diffs"]])
+    several = np.array([len(d) >= 2 for d in draws["seed_diffs"]], bool)
+    out["seed_lo"], out["seed_hi"] = seed_lo, seed_hi
+    out["seeds_disagree"] = several & (np.sign(seed_lo) != np.sign(seed_hi)) & (seed_lo != 0) & (seed_hi != 0)
     return out[COLUMNS]
 
 

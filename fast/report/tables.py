@@ -139,15 +139,17 @@ def reported_table(reference: pd.DataFrame, dataset: str, segmenter: str,
 
 DIFF_NOTE = ("Difference of the seed-averaged {metric} (percentage points) to {references}, "
              "with a 95 % paired bootstrap interval over test images pooled over seeds (see "
-             "tables/differences.csv and fast/report/README.md). *: the interval excludes 0.")
+             "tables/differences.csv and fast/report/README.md). *: the interval excludes 0; "
+             "^: the seeds disagree (one seed's own difference has the other sign), so the interval, "
+             "which resamples test images only, overstates the certainty.")
 
 
-def _fmt_diff(row) -> tuple[str, bool]:
+def fmt_diff(row) -> tuple[str, bool]:
     if row is None or math.isnan(row["diff"]):
         return "-", False
     lo, hi = (f"{v * 100:+.1f}" if not math.isnan(v) else "?" for v in (row["lo"], row["hi"]))
     # A plain mark, not bold: "**...]***" is ambiguous Markdown, and the mark survives LaTeX as is.
-    mark = "*" if row["significant"] else ""
+    mark = ("*" if row["significant"] else "") + ("^" if row.get("seeds_disagree", False) in (True,) else "")
     return f"{row['diff'] * 100:+.1f} [{lo}, {hi}]{mark}", False
 
 
@@ -164,13 +166,14 @@ def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods
                   note=DIFF_NOTE.format(metric=metric, references=" / to ".join(references)))
     for cat in [c for c in [*categories, AVERAGE] if c in set(sub.category)]:
         table.rows.append([[(cat, cat == AVERAGE)],
-                           *([_fmt_diff(cells.get((cat, m, ref))) for ref in references] for m in methods)])
+                           *([fmt_diff(cells.get((cat, m, ref))) for ref in references] for m in methods)])
     return table
 
 
 SAMPLER_DIFF_NOTE = ("Each AIAS entry minus each other sampler at the same NFE (same trained model, FARM and "
                      "foreground fusion in every one): seed-averaged {metric} difference in points, 95 % "
-                     "paired bootstrap interval over test images pooled over seeds; *: the interval excludes 0. "
+                     "paired bootstrap interval over test images pooled over seeds; *: the interval excludes 0; "
+                     "^: the seeds disagree (one seed's own difference has the other sign). "
                      "Category average where there are several categories.")
 
 
@@ -193,7 +196,7 @@ def sampler_differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str,
                   note=SAMPLER_DIFF_NOTE.format(metric=metric))
     for method in sorted(pairs, key=lambda m: (sampler_of(m)[1], m)):
         table.rows.append([[(method, False)], [(str(sampler_of(method)[1]), False)],
-                           *([_fmt_diff(cells.get((method, s)))] for s in solvers)])
+                           *([fmt_diff(cells.get((method, s)))] for s in solvers)])
     return table
 
 
@@ -279,7 +282,8 @@ def to_markdown(table: Table) -> str:
 
 
 def _tex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("^", r"\textasciicircum{}")):
         text = text.replace(a, b)
     return text.replace("±", r"$\pm$")
 
