@@ -4,7 +4,8 @@ the same resamples and definition as tables/differences.csv), e.g. each method a
   python scripts/pairwise_differences.py results/magnetic_tile/segmentation \\
       --pairs fast:defect-paste fast-plms50:defect-paste fast:fast-nofarm
 
-Prints one line per pair and metric: difference in points, 95 % interval, * when it excludes 0.
+Prints one line per pair and metric: difference in points, 95 % interval, * when it excludes 0, ^ when
+the seeds disagree, and the range of the per-seed differences.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from fast.report.stats import METRICS, differences, load_per_image
+from fast.report.tables import fmt_diff
 
 
 def main() -> None:
@@ -28,9 +30,9 @@ def main() -> None:
     per_image = load_per_image(sorted(Path(args.segmentation).rglob("per_image.csv")))
     diffs = differences(per_image, compare=compare)
     for r in diffs[(diffs.metric == args.metric) & (diffs.category == "average")].itertuples():
-        mark = "*" if r.significant else ""
-        print(f"{r.dataset} {r.segmenter} {args.metric}: {r.method} - {r.reference} = {100 * r.diff:+.1f} "
-              f"[{100 * r.lo:+.1f}, {100 * r.hi:+.1f}]{mark} ({r.n_seeds} seeds, {r.n_images} test images)")
+        print(f"{r.dataset} {r.segmenter} {args.metric}: {r.method} - {r.reference} = {fmt_diff(r._asdict())[0]} "
+              f"({r.n_seeds} seeds, per seed {100 * r.seed_lo:+.1f} to {100 * r.seed_hi:+.1f}; "
+              f"{r.n_images} test images)")
 
 
 if __name__ == "__main__":
