@@ -254,7 +254,7 @@ def _summarise(draws: pd.DataFrame, confidence: float) -> pd.DataFrame:
         seed_hi = np.array([np.nanmax(d) if len(d) else np.nan for d in draws["seed_diffs"]])
     several = np.array([len(d) >= 2 for d in draws["seed_diffs"]], bool)
     out["seed_lo"], out["seed_hi"] = seed_lo, seed_hi
-    out["seeds_disagree"] = several & (np.sign(seed_lo) != np.sign(seed_hi)) & (seed_lo != 0) & (seed_hi != 0)
+    out["seeds_disagree"] = several & (seed_lo < 0) & (seed_hi > 0)
     return out[COLUMNS]
 
 

@@ -148,7 +148,8 @@ def fmt_diff(row) -> tuple[str, bool]:
     if row is None or math.isnan(row["diff"]):
         return "-", False
     lo, hi = (f"{v * 100:+.1f}" if not math.isnan(v) else "?" for v in (row["lo"], row["hi"]))
-    # A plain mark, not bold: "**...]***" is ambiguous Markdown, and the mark survives LaTeX as is.
+    # Plain marks, not bold: "**...]***" is ambiguous Markdown ("^" is escaped for LaTeX). A row
+    # without the seed check (an older differences.csv) has no "seeds_disagree": no "^".
     mark = ("*" if row["significant"] else "") + ("^" if row.get("seeds_disagree", False) in (True,) else "")
     return f"{row['diff'] * 100:+.1f} [{lo}, {hi}]{mark}", False
 
