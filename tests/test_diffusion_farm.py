@@ -56,3 +56,34 @@ def test_fast_loss_trains_farm_towards_masked_x0():
     out["loss"].backward()
     assert model.farm.out.weight.grad.abs().sum() > 0
     assert model.backbone.unet.conv_in.weight.grad.abs().sum() > 0
+
+
+class _ConstantFarmModel:
+    """encode = identity, FARM = 1 everywhere, eps = 0: FAST's loss terms can be written by hand."""
+
+    schedule = Schedule(50, "linear", 1e-4, 0.02)
+
+    def encode(self, x):
+        return x
+
+    def farm(self, z_t, mask, t):
+        return torch.ones_like(z_t)
+
+    def eps(self, z, t, cond, mask=None, bg=None):
+        return torch.zeros_like(z)
+
+
+def test_fast_loss_weights_the_farm_term_like_the_eps_term():
+    """x0 = 0.5, F = 1, a 4-of-16-pixel mask: inside (F - M x0)^2 = 0.25, outside (F - 0)^2 = 1, so the
+    FARM term is 0.25 + 0.1 x 1 = 0.35 with outside_weight 0.1 (a plain mean over the window, the old
+    reduction, gives (4 x 0.25 + 12 x 1) / 16 = 0.8125, weighting the in-mask error by 4/16)."""
+    x = torch.full((1, 1, 4, 4), 0.5)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1:3, 1:3] = 1
+    out = fast_loss(_ConstantFarmModel(), {"x": x, "mask": mask, "cond": torch.tensor([1])},
+                    torch.Generator().manual_seed(0), lam=5.0, outside_weight=0.1)
+    assert float(out["loss_farm_in"]) == 0.25 and float(out["loss_farm_out"]) == 1.0
+    assert abs(float(out["loss_farm"]) - 0.35) < 1e-7
+    assert torch.isclose(out["loss"], out["loss_eps"] + 5.0 * out["loss_farm"])
+    # the eps term (eps_theta = 0): mean of eps^2 inside + 0.1 x outside, the same normalisation
+    assert torch.isclose(out["loss_eps"], out["loss_eps_in"] + 0.1 * out["loss_eps_out"])

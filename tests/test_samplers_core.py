@@ -215,8 +215,8 @@ def _abar():
 def _reference_aias(model, x_bg, mask, cond, steps, g, t_fine=2, farm=True, clip=True, update_from="z",
                     start="noise"):
     """AIAS from METHODS.md: S evenly spaced segments T-1 -> t_fine-1, each the closed-form jump
-    posterior q(z_te | z_ts, x0_hat) (FARM-injected network input), then t_fine single DDPM steps
-    without FARM; background fused at the landing level after every update (float64)."""
+    posterior q(z_te | z_ts, x0_hat) (FARM-injected network input at t >= 0.1 T), then t_fine single
+    DDPM steps (below 0.1 T here: without FARM); background fused at the landing level after every update (float64)."""
     abar = _abar()
     ab = lambda t: 1.0 if t < 0 else abar[t].item()
     rn = lambda: torch.randn(x_bg.shape, generator=g, dtype=x_bg.dtype)
@@ -227,7 +227,7 @@ def _reference_aias(model, x_bg, mask, cond, steps, g, t_fine=2, farm=True, clip
         z = ab(T - 1) ** 0.5 * x_bg + (1 - ab(T - 1)) ** 0.5 * z
     for k, (ts, te) in enumerate(pairs):
         a_s, a_e = ab(ts), ab(te)
-        zin = model.inject(z, mask, ts, rn(), a_s) if farm and k < steps else z
+        zin = model.inject(z, mask, ts, rn(), a_s) if farm and ts >= 0.1 * T else z  # FARM at t >= 0.1 T
         x0 = (zin - (1 - a_s) ** 0.5 * model.eps(zin, torch.full((z.shape[0],), ts), cond)) / a_s ** 0.5
         if clip:
             x0 = x0.clamp(-1, 1)
@@ -301,13 +301,13 @@ def test_options_have_one_default_and_unknown_ones_are_errors():
     from fast.errors import FastError
     from fast.samplers import sampler_options
 
-    assert sampler_options("aias") == {"farm": True, "clip_x0": True, "start": "noise", "t_fine": 2,
-                                       "coefficients": "exact", "update_from": "z"}
-    assert sampler_options("ddim") == {"farm": True, "clip_x0": True, "start": "noise", "eta": 0.0}
-    assert sampler_options("dpmpp") == {"farm": True, "clip_x0": True, "start": "noise"}
+    fused = {"farm": True, "farm_stop": 0.1, "clip_x0": True, "start": "noise", "fusion": "every"}
+    assert sampler_options("aias") == {**fused, "t_fine": 2, "coefficients": "exact", "update_from": "z"}
+    assert sampler_options("ddim") == {**fused, "eta": 0.0}
+    assert sampler_options("dpmpp") == fused
     s = build_sampler("aias", SCHED, {"t_fine": "3"})
     assert s.options.t_fine == 3 and s.nfe(5) == 8
-    with pytest.raises(FastError, match=r"'ddpm' has no option 'eta'; its options: farm, clip_x0, start"):
+    with pytest.raises(FastError, match=r"'ddpm' has no option 'eta'; its options: farm, farm_stop, clip_x0, start, fusion"):
         build_sampler("ddpm", SCHED, {"eta": 1.0})
     with pytest.raises(FastError, match="coefficients 'fancy'"):
         build_sampler("aias", SCHED, {"coefficients": "fancy"})
@@ -325,7 +325,7 @@ def test_method_options_are_checked_against_the_sampler():
                        "method_options": {"fast-ddim50": {"eta": 0.5, "batch_size": 2}}})
     # the aias section sets the options the sampler shares (start, clip_x0), not AIAS's own
     assert build_method("fast-ddim50", cfg).sampling_plan() == (
-        "ddim", 50, {"start": "background", "clip_x0": False, "eta": 0.5})
+        "ddim", 50, {"start": "background", "clip_x0": False, "farm_stop": 0.1, "fusion": "every", "eta": 0.5})
     cfg["method_options"] = {"fast-ddim50": {"t_fine": 3}}
     with pytest.raises(FastError, match=r"method_options.fast-ddim50.t_fine: sampler 'ddim' has no option"):
         build_method("fast-ddim50", cfg).sampling_plan()

@@ -14,7 +14,6 @@ model learns the defect, not just the background.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from fast.diffusion.masks import resize_mask
 from fast.diffusion.schedule import q_sample, randn
@@ -59,7 +58,14 @@ def eps_loss(model, batch: dict, generator: torch.Generator, outside_weight: flo
 def fast_loss(model, batch: dict, generator: torch.Generator, lam: float = 5.0,
               outside_weight: float = 0.1) -> dict[str, torch.Tensor]:
     """Algorithm 1: zhat_t = (1-M) z_t + M (sqrt(abar) F(z_t, M, t) + sqrt(1-abar) eps) (same eps);
-    loss = || eps - eps_theta(zhat_t, t, c) ||^2 (mask-weighted) + lambda || F(z_t, M, t) - M z0 ||^2.
+    loss = || eps - eps_theta(zhat_t, t, c) ||^2 + lambda || F(z_t, M, t) - M z0 ||^2, BOTH terms
+    mask-weighted the same way (mean inside M + outside_weight x mean outside M).
+
+    The authors' code reduces both terms alike (a plain mean over every latent pixel), so lambda is
+    the weight of FARM's term relative to the eps term. Here the eps term is mask-weighted (a defect
+    covers a few % of a window); a FARM term left as a plain mean would weigh its in-mask error by
+    the mask's share of the window (lambda = 5 acting like ~0.3 inside a 6 % mask), so it gets the
+    same normalisation and lambda keeps the paper's relative weight.
 
     Only valid with a frozen epsilon model (the paper's frozen LDM; on the pixel backbone the
     frozen shared base): with a trainable one the eps term inside M has a defect-ignorant minimum
@@ -68,6 +74,6 @@ def fast_loss(model, batch: dict, generator: torch.Generator, lam: float = 5.0,
     f = model.farm(z_t, mask, t)
     zhat = (1 - mask) * z_t + mask * q_sample(f, eps, abar)
     l_eps, l_in, l_out = masked_mse(model.eps(zhat, t, batch["cond"], mask, z0), eps, mask, outside_weight)
-    l_farm = F.mse_loss(f, mask * z0)
+    l_farm, f_in, f_out = masked_mse(f, mask * z0, mask, outside_weight)
     return {"loss": l_eps + lam * l_farm, "loss_eps": l_eps.detach(), **_logged("loss_eps", l_in, l_out),
-            "loss_farm": l_farm.detach()}
+            "loss_farm": l_farm.detach(), **_logged("loss_farm", f_in, f_out)}

@@ -138,9 +138,9 @@ class DiffusionMethod(SynthesisMethod):
         self.model = DiffusionModel.load(generator_dir, self.device)
 
     # -- sampling ------------------------------------------------------------------------------
-    # the config's `aias` section: options of every sampler that takes them (start and clip_x0 are
-    # shared by all fused samplers, the rest are AIAS's own)
-    AIAS_SECTION = ("t_fine", "coefficients", "update_from", "start", "clip_x0")
+    # the config's `aias` section: options of every sampler that takes them (start, clip_x0,
+    # farm_stop and fusion are shared by all fused samplers, the rest are AIAS's own)
+    AIAS_SECTION = ("t_fine", "coefficients", "update_from", "start", "clip_x0", "farm_stop", "fusion")
     DEFAULT_STEPS = 50    # steps of a non-AIAS sampler (and of STAGE's and SARD's) unless given
 
     def sampling_plan(self) -> tuple[str, int, dict]:

@@ -28,7 +28,7 @@ import torch
 from fast.diffusion.schedule import Schedule, posterior_coefficients
 from fast.errors import FastError
 from fast.samplers.base import (FusedOptions, FusedSampler, Options, SampleResult, Sampler, Segment, StridedPlan,
-                                fuse_background, posterior_step, predict_x0)
+                                posterior_step, predict_x0)
 
 MODES = ("exact", "paper")
 
@@ -102,7 +102,8 @@ def strided_plan(schedule: Schedule, steps: int) -> StridedPlan:
 
 @dataclass(frozen=True)
 class AIASPlan(StridedPlan):
-    """The S segments (FARM-injected) followed by the t_fine single steps (without FARM)."""
+    """The S segments followed by the t_fine single steps (FARM by the shared rule in t,
+    ``FusedSampler.farm_at``: none in the fine steps at the default farm_stop)."""
 
     n_segments: int = 0
 
@@ -160,10 +161,10 @@ class AIASSampler(FusedSampler):
         o, plan = self.options, self.plan(steps)
         z = self.start(x_bg, generator, plan.segments[0].t_start)
         nfe = 0
-        for k, seg in enumerate(plan.segments):
-            use_farm = o.farm and k < plan.n_segments  # the fine stage runs without FARM
-            x0, zhat = predict_x0(model, z, seg.t_start, mask, cond, generator, use_farm, o.clip_x0, x_bg)
+        for seg in plan.segments:
+            x0, zhat = predict_x0(model, z, seg.t_start, mask, cond, generator, self.farm_at(seg.t_start),
+                                  o.clip_x0, x_bg)
             nfe += 1
             z = posterior_step(zhat if o.update_from == "injected" else z, x0, seg, generator)
-            z = fuse_background(z, x_bg, mask, seg.t_end, self.schedule, generator)
+            z = self.fuse(z, x_bg, mask, seg.t_end, generator)
         return SampleResult(z, nfe)

@@ -125,22 +125,55 @@ class Sampler:
         raise NotImplementedError
 
 
+# FARM's policy, one rule in t for every sampler of FAST's model: FARM injects at the network
+# evaluations of timesteps t >= farm_stop x T and at none below. The authors' AIAS runs FARM on its
+# coarse segments only (AIAS-10, T = 1000: the last FARM call at t = 101, then the fine single
+# steps without it) and their DDPM baseline not at all; below t ~ 0.1 T the injected input is
+# FARM's own reconstruction almost unchanged (sqrt((1 - abar) / abar) < 0.21), so a sampler that
+# kept FARM on to t = 0 would output FARM's reconstruction rather than the diffusion model's.
+FARM_STOP = 0.1
+# The authors' AIAS fuses the forward-diffused background only after segments that end inside
+# (T/4, 3T/4) and never in the fine steps (`fusion: window`); `every` fuses after every update.
+FUSION_WINDOW = (0.25, 0.75)
+
+
 @dataclass(frozen=True)
 class FusedOptions(Options):
     """Options of the fused samplers (AIAS, diffusers' solvers): FARM injection on the network's
-    input, x0_hat clipped to the backbone's range, start from pure noise or the forward-diffused
-    background."""
+    input at t >= farm_stop x T, x0_hat clipped to the backbone's range, start from pure noise or
+    the forward-diffused background, and when the background is fused (after every update, or only
+    inside the authors' window of timesteps)."""
 
     farm: bool = True
+    farm_stop: float = FARM_STOP
     clip_x0: bool = True
     start: str = "noise"
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"start": ("noise", "background")}
+    fusion: str = "every"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"start": ("noise", "background"),
+                                                     "fusion": ("every", "window")}
 
 
 class FusedSampler(Sampler):
-    """Base of AIAS and diffusers' solvers: the background is fused after every update."""
+    """Base of AIAS and diffusers' solvers: FARM by :meth:`farm_at`, the background fused by
+    :meth:`fuses_at`."""
 
     Options = FusedOptions
+
+    def farm_at(self, t: int) -> bool:
+        """Whether FARM injects at the network evaluation of timestep ``t`` (the same rule in every
+        sampler: t >= farm_stop x T)."""
+        return self.options.farm and t >= self.options.farm_stop * self.schedule.T
+
+    def fuses_at(self, t_end: int) -> bool:
+        """Whether the background is fused after an update that lands on ``t_end`` (-1: clean)."""
+        if self.options.fusion == "every":
+            return True
+        lo, hi = (f * self.schedule.T for f in FUSION_WINDOW)
+        return lo < t_end < hi
+
+    def fuse(self, z, x_bg, mask, t_end: int, generator):
+        """z with the background fused at ``t_end`` where :meth:`fuses_at` says so."""
+        return fuse_background(z, x_bg, mask, t_end, self.schedule, generator) if self.fuses_at(t_end) else z
 
     def start(self, x_bg: torch.Tensor, generator: torch.Generator, t_start: int) -> torch.Tensor:
         """z at ``t_start``: pure noise (``start: noise``) or the forward-diffused background."""

@@ -1,5 +1,6 @@
 """ddpm, ddim, plms, dpmpp (DPM-Solver++ 2M), unipc (UniPC, bh2, order 2), deis (DEIS, order 2):
-diffusers' schedulers with our foreground fusion and FARM injection.
+diffusers' schedulers with our foreground fusion and FARM injection (FARM by the one rule in t that
+AIAS follows too: ``FusedSampler.farm_at``).
 
 The plan (``diffusers_plan``, cached per sampler, schedule and step count) holds the scheduler
 after ``set_timesteps``; each ``sample`` call steps a copy of it (no state across samples). The
@@ -20,7 +21,7 @@ from functools import lru_cache
 
 from fast.diffusion.schedule import Schedule
 from fast.errors import FastError
-from fast.samplers.base import FusedOptions, FusedSampler, SampleResult, fuse_background, predict_x0
+from fast.samplers.base import FusedOptions, FusedSampler, SampleResult, predict_x0
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,12 @@ class DiffusersSampler(FusedSampler):
         z = self.start(x_bg, generator, plan.timesteps[0]) * plan.init_noise_sigma
         nfe = 0
         for t, t_next in zip(plan.timesteps, plan.targets):
-            x0, _ = predict_x0(model, z, t, mask, cond, generator, o.farm, o.clip_x0, x_bg)
+            x0, _ = predict_x0(model, z, t, mask, cond, generator, self.farm_at(t), o.clip_x0, x_bg)
             nfe += 1
             a = self.schedule.abar(t)
             eps = (z - a ** 0.5 * x0) / (1.0 - a) ** 0.5  # the eps that gives x0 from z
             z = sched.step(eps, t, z, **self.step_kwargs(generator)).prev_sample
-            z = fuse_background(z, x_bg, mask, t_next, self.schedule, generator)
+            z = self.fuse(z, x_bg, mask, t_next, generator)
         return SampleResult(z, nfe)
 
 
