@@ -63,7 +63,7 @@ def _error_message(e, source: str) -> str:
 # own step counts (fast-aias50, the fast-<sampler>-nfe<N> sweep, stage, sard) are checked by
 # DiffusionMethod.validate_sampling, before `fast synthesize` loads a model.
 DIFFUSION_METHODS = ("anomalydiffusion", "stage", "sard")
-AIAS_CONFIG_STEPS_METHODS = ("fast", "fast-nofarm")  # sample with aias.steps
+AIAS_CONFIG_STEPS_METHODS = ("fast", "fast-nofarm", "fast-fusionwindow")  # sample with aias.steps
 
 
 def is_diffusion_method(name: str) -> bool:

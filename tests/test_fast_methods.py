@@ -23,7 +23,7 @@ CFG = {
 # tests/test_samplers_frontier.py)
 FAST_NAMES = ([n for n in REGISTRY if (n == "fast" or n.startswith("fast-")) and n not in SWEEP]
               + [f"fast-{s}-nfe6" for s in SWEEP_SAMPLERS])
-EXPECTED_NFE = {"fast": 7, "fast-aias50": 52, "fast-nofarm": 7, "fast-ddpm1000": 60, "fast-ddim50": 50,
+EXPECTED_NFE = {"fast": 7, "fast-aias50": 52, "fast-nofarm": 7, "fast-fusionwindow": 7, "fast-ddpm1000": 60, "fast-ddim50": 50,
                 "fast-plms50": 51, "fast-dpmpp20": 20, "anomalydiffusion": 50,
                 **{name: nfe for name, (_, nfe) in SWEEP.items()}}
 

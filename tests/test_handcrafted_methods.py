@@ -36,9 +36,9 @@ def _run(method, requests, seed, options=None):
     return list(build_method(method, _cfg(method, options)).synthesize(requests, seed))
 
 
-def _unlabelled_visible_change(image, background, mask, threshold=8):
-    """Share of the pixels outside the label that changed by more than NSA's threshold."""
-    diff = np.abs(image.astype(np.int16) - background.astype(np.int16)).max(axis=2)
+def _unlabelled_visible_change(image, background, mask, threshold=1):
+    """Share of the pixels outside the label whose mean change exceeds NSA's threshold."""
+    diff = np.abs(image.astype(np.int16) - background.astype(np.int16)).mean(axis=2)
     return float((diff[mask == 0] > threshold).mean())
 
 
@@ -210,3 +210,19 @@ def test_nsa_labels_a_patch_on_small_low_contrast_textures(synthetic_prepared):
         assert image.shape == req.background.shape and mask.any()
         # At 32 px the 3-px median filter drops relatively more grain (measured up to 0.024).
         assert _unlabelled_visible_change(image, req.background, mask) < 0.05
+
+
+def test_nsa_label_is_the_authors_mean_change_over_one_grey_level():
+    """A pixel is labelled when its change averaged over the channels exceeds 1 grey level: +2 in one
+    of three channels (mean 0.67) is not, +2 in two (mean 1.33) is, +3 in a grey image is; the 3 px
+    median filter removes an isolated pixel and keeps a block."""
+    from fast.methods.nsa import nsa_label
+
+    x = np.full((9, 9, 3), 100, np.uint8)
+    out = x.copy()
+    out[1:4, 1:4, 0] += 2                     # mean 0.67: unlabelled
+    out[5:8, 5:8, :2] += 2                    # mean 1.33: labelled
+    out[0, 8, :] += 50                        # isolated: filtered out
+    label = nsa_label(out, x, 1.0, 3)
+    assert not label[1:4, 1:4].any() and label[6, 6] and not label[0, 8]
+    assert nsa_label(out[..., :1] + 1, x[..., :1], 1.0, 1)[2, 2]   # grey: +3 > 1

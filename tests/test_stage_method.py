@@ -194,8 +194,16 @@ def test_stage_training_lowers_the_loss(trained_stage):
     assert list(log["step"]) == list(range(1, 41))
     assert {"loss", "loss_img", "loss_an"} <= set(log.columns)
     first, last = first_last_mean(log, "loss")
-    assert last < 0.6 * first, (first, last)
+    assert last < first, (first, last)          # the adapters alone learn (0.96 -> 0.92 measured)
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    # the authors freeze the diffusion model: the UNet is the base model's, bit for bit
+    from safetensors.torch import load_file
+
+    stage, base = load_file(str(out / "model.safetensors")), load_file(str(out.with_name(out.name + "-base") /
+                                                                               "model.safetensors"))
+    unet = [k for k in base if k.startswith("backbone.")]
+    assert unet and all(torch.equal(stage[k], base[k]) for k in unet)
+    assert any(k.startswith("extra_modules.") for k in stage)
 
 
 def test_stage_synthesis_is_deterministic_exact_and_outside_mask_identical(trained_stage):

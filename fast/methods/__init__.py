@@ -14,8 +14,8 @@ from fast.methods.base import SynthesisMethod, SynthesisRequest
 # The quality-versus-cost frontier: FAST's one trained model under each few-step sampler at matched
 # numbers of network evaluations, `fast-<sampler>-nfe<N>` (AIAS: N - aias.t_fine segments + the
 # t_fine single steps; aiaspaper: AIAS with the paper's coefficients; the diffusers multistep
-# solvers: N steps, one evaluation each, warm-up included). FARM injection and foreground fusion
-# are the same in every one (fast.samplers).
+# solvers: N steps, one evaluation each, warm-up included). FARM injection (one rule in t:
+# aias.farm_stop) and foreground fusion are the same in every one (fast.samplers.base.FusedSampler).
 SWEEP_SAMPLERS = ("aias", "aiaspaper", "ddim", "dpmpp", "unipc", "deis")
 SWEEP_NFE = (4, 6, 8, 12, 20, 50)
 SWEEP: dict[str, tuple[str, int]] = {f"fast-{s}-nfe{n}": (s, n) for s in SWEEP_SAMPLERS for n in SWEEP_NFE}
@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "fast": "fast.methods.fast:build",
     "fast-aias50": "fast.methods.fast:build",
     "fast-nofarm": "fast.methods.fast:build",
+    "fast-fusionwindow": "fast.methods.fast:build",
     "fast-ddpm1000": "fast.methods.fast:build",
     "fast-ddim50": "fast.methods.fast:build",
     "fast-plms50": "fast.methods.fast:build",
@@ -67,7 +68,8 @@ BASE_OF: dict[str, str | None] = {BASE_GENERATOR: None, "fast": BASE_GENERATOR, 
 
 # The sampler family of each method that samples FAST's model (the curves of the frontier figure).
 SAMPLER_OF: dict[str, str] = {
-    "fast": "aias", "fast-aias50": "aias", "fast-nofarm": "aias (no FARM)", "fast-ddpm1000": "ddpm",
+    "fast": "aias", "fast-aias50": "aias", "fast-nofarm": "aias (no FARM)",
+    "fast-fusionwindow": "aias (fusion window)", "fast-ddpm1000": "ddpm",
     "fast-ddim50": "ddim", "fast-plms50": "plms", "fast-dpmpp20": "dpmpp",
     **{name: s for name, (s, _) in SWEEP.items()},
 }

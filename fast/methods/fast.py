@@ -31,6 +31,7 @@ class FastMethod(DiffusionMethod):
         "fast": ("aias", None, {}),
         "fast-aias50": ("aias", 50, {}),
         "fast-nofarm": ("aias", None, {"farm": False}),
+        "fast-fusionwindow": ("aias", None, {"fusion": "window"}),
         "fast-ddpm1000": ("ddpm", "T", {}),
         "fast-ddim50": ("ddim", 50, {"eta": 0.0}),
         "fast-plms50": ("plms", 50, {}),
@@ -39,7 +40,12 @@ class FastMethod(DiffusionMethod):
     }
 
     departures = ("pixel backbone: starts from the shared base model (UNet trained with mask + background "
-                  "input channels, mask-weighted eps loss, frozen here) and trains FARM only; windows")
+                  "input channels, mask-weighted eps loss, frozen here, as the authors freeze their LDM) and "
+                  "trains FARM + the adaptor; windows; both loss terms mask-weighted alike (the authors: both "
+                  "plain means), so lambda keeps their relative weight; adaptor residual and zero-initialised "
+                  "(the authors' FineTune replaces eps by a 6-conv net of [eps, M]); FARM at t >= 0.1 T in every "
+                  "sampler (the authors: on AIAS's segments only, none in DDPM); background fused after every "
+                  "update (the authors: inside (T/4, 3T/4) only: the ablation fast-fusionwindow)")
 
     @property
     def trains_backbone(self) -> bool:
@@ -71,5 +77,6 @@ def build(cfg: dict, name: str) -> FastMethod:
         sampler, steps, extra = m.SAMPLING[name]
         steps = {None: "aias.steps", "T": "all T"}.get(steps, steps)
         farm = "without FARM injection" if extra.get("farm") is False else "with FARM injection"
-        m.description = f"ablation: the `fast` model sampled by {sampler} ({steps} steps), {farm}"
+        fusion = ", background fused only inside the authors' (T/4, 3T/4) window" if extra.get("fusion") else ""
+        m.description = f"ablation: the `fast` model sampled by {sampler} ({steps} steps), {farm}{fusion}"
     return m

@@ -5,8 +5,8 @@ Training-free. 1-4 rectangular patches are cut from OTHER normal images of the s
 clip(N(1, 0.5), 0.7, 1.3) for both axes (aspect ratio kept, as in the authors' code) and
 Poisson-blended (OpenCV seamlessClone) into the normal image at a random place. Patch half-width /
 half-height: (0.03 + Gamma(2, 0.05)) x image size, at most 0.4 x image size; patches under 50 px
-(area) are skipped. Label: |out - x| > threshold (max over channels, grey levels),
-median-filtered. The output is the blended image itself, as in NSA: Poisson blending also shifts
+(area) are skipped. Label, as in the authors' code: the mean over channels of |out - x| > threshold
+(1 grey level, their ``tol``), median-filtered. The output is the blended image itself, as in NSA: Poisson blending also shifts
 some pixels by less than the threshold, and those stay (unlabelled) rather than being reset to x,
 because a reset leaves a hard step on the label boundary that a segmenter learns as a shortcut.
 Redrawn if nothing was labelled. Objects on a plain background (fast.methods.masks.object_region)
@@ -73,7 +73,14 @@ def nsa_patch(dst: np.ndarray, src: np.ndarray, rng: np.random.Generator, clone_
     return cv2.seamlessClone(patch, dst, mask, (cx, cy), clone_mode)
 
 
-def nsa(image: np.ndarray, others: Sequence[np.ndarray], rng: np.random.Generator, *, threshold: float = 8.0,
+def nsa_label(out: np.ndarray, x: np.ndarray, threshold: float, median: int) -> np.ndarray:
+    """The authors' label: mean over channels of |out - x| > threshold (grey levels), median-filtered."""
+    diff = np.abs(out.astype(np.int16) - x.astype(np.int16)).mean(axis=2)
+    mask = (diff > threshold).astype(np.uint8) * 255
+    return (cv2.medianBlur(mask, median) if median > 1 else mask) > 0
+
+
+def nsa(image: np.ndarray, others: Sequence[np.ndarray], rng: np.random.Generator, *, threshold: float = 1.0,
         median: int = 5, clone_mode: int = cv2.NORMAL_CLONE, max_tries: int = 20) -> tuple[np.ndarray, np.ndarray, int]:
     """Returns (image, mask, number of blended patches)."""
     c = image.shape[2]
@@ -95,9 +102,7 @@ def nsa(image: np.ndarray, others: Sequence[np.ndarray], rng: np.random.Generato
                 out, n_done = blended, n_done + 1
         if not n_done:
             continue
-        diff = np.abs(out.astype(np.int16) - x.astype(np.int16)).max(axis=2)
-        mask = (diff > threshold).astype(np.uint8) * 255
-        mask = (cv2.medianBlur(mask, median) if median > 1 else mask) > 0
+        mask = nsa_label(out, x, threshold, median)
         if mask.any():
             # The blended image as it is: no reset of sub-threshold changes (no seam).
             result = out[..., :1] if c == 1 else out
@@ -110,12 +115,11 @@ class NSA(SynthesisMethod):
     name = "nsa"
     description = "NSA: Poisson-blended (seamlessClone) patches from other normal images; label = changed pixels"
     uses_pool_masks = False
-    departures = ("label = max-over-channels change > 8 grey levels (NSA: mean > 1), median filter scaled with "
-                  "the image, threshold relaxed when nothing shows; 1-4 patches uniform (NSA: coin flips); "
-                  "object region estimated from the border colour (NSA: per-class thresholds); binary labels only")
+    departures = ("median filter scaled with the image (5 px at 256 px), threshold relaxed when nothing "
+                  "shows; 1-4 patches uniform (NSA: coin flips); object region estimated from the border colour (NSA: per-class thresholds); binary labels only")
 
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:
-        threshold = float(self.options.get("threshold", 8.0))
+        threshold = float(self.options.get("threshold", 1.0))
         modes = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
         if self.options.get("clone_mode", "normal") not in modes:
             raise FastError(f"method_options.nsa.clone_mode must be one of {list(modes)}")

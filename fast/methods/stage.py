@@ -108,8 +108,11 @@ class StageMethod(DiffusionMethod):
     description = ("STAGE: graded diffusion with explicit mask alignment (arXiv 2509.06693), "
                    "strided DDPM sampling")
 
-    departures = ("starts from the shared base model and fine-tunes it with the adapters; strided DDPM "
-                  "(50 steps) instead of 1000; mask + background input channels; mask-weighted losses")
+    departures = ("starts from the shared base model, frozen as in the authors' code, and trains the two "
+                  "adapters only; strided DDPM (50 steps) instead of 1000; mask + background input channels; "
+                  "mask-weighted losses")
+    # the authors' code freezes the diffusion model (unfreeze_model False): only the adapters train
+    trains_backbone = False
 
     def extra_modules(self):
         hidden = int(self.options.get("adapter_hidden", 32))
