@@ -16,7 +16,9 @@ class AnomalyDiffusionMethod(DiffusionMethod):
     generator = "base"
     description = "AnomalyDiffusion-style masked inpainting (no FARM, DDIM eta=1)"
     departures = ("samples the shared base model (its objective); mask + background input channels "
-                  "instead of the spatial embedding; DDIM-50 instead of ~200 steps; no mask generator")
+                  "instead of the spatial embedding; its adaptive attention re-weighting (cross-attention "
+                  "maps weighted towards the mask) not reproduced: the pixel UNet has no cross-attention; "
+                  "DDIM-50 instead of ~200 steps; no mask generator")
     SAMPLING = {"anomalydiffusion": ("ddim", 50, {"eta": 1.0, "farm": False})}
 
     def loss(self, model, batch, generator):
