@@ -34,7 +34,7 @@ def test_full_experiment_is_the_fair_comparison_and_cpu_sized():
     paper = {"fast", "anomalydiffusion", "stage", "sard", "cutpaste", "cutpaste-scar", "draem", "nsa", "defect-paste"}
     assert paper | {"fast-aiaspaper-nfe12", "fast-nofarm", "fast-fusionwindow"} <= set(cfg["methods"])
     seg, syn = cfg["segmentation"], cfg["synthesis"]
-    assert len(seg["seeds"]) >= 5 and syn["n_per_type"] >= 29 and syn["per_seed"] is True
+    assert len(seg["seeds"]) >= 5 and syn["n_per_type"] >= 39 and syn["per_seed"] is True
     assert cfg["diffusion"]["farm"]["adaptor"] is True and cfg["aias"]["coefficients"] == "exact"
     assert cfg["diffusion"]["train"]["finetune_steps"] >= 600 and cfg["diffusion"]["train"]["finetune_lr"] is None
     assert seg["steps"] <= 400 and seg["patch"] == 64 and seg["segmenters"] == ["segformer"]
