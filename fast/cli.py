@@ -97,13 +97,16 @@ def _add_synthesis(sub) -> None:
     p.add_argument("--generator-dir", default=None, help="trained generator (diffusion methods)")
     p.add_argument("--out", required=True, help="output directory (images/, masks/, manifest.csv, timing.json)")
     p.add_argument("--seed", type=int, default=None, help="default: config seed")
+    p.add_argument("--replicate", type=int, default=None, metavar="SEED",
+                   help="draw segmenter seed SEED's own set (synthesis.per_seed), derived from (run seed, SEED); "
+                        "default: the one set every segmenter seed shares")
     p.add_argument("--n-per-type", type=int, default=None, help="override synthesis.n_per_type")
     p.set_defaults(func=_stage("fast.stages.synthesize", "run_synthesize"))
 
     p = sub.add_parser("grid", help="sample grid figure: per category, rows = methods (and the real defects), "
                                      "columns = samples, each a zoomed window around its mask beside the mask")
     p.add_argument("--synthetic", required=True, nargs="+",
-                   help="synthetic output directories (<...>/<dataset>/<category>/<method>)")
+                   help="synthetic output directories (<...>/<dataset>/<category>/<method>[/seed<k>])")
     p.add_argument("--out", required=True, help="PNG path")
     p.add_argument("--per-cell", type=int, default=3, help="samples per method (at least 3 are shown)")
     p.add_argument("--prepared", default=None,
@@ -149,7 +152,9 @@ def _add_report(sub) -> None:
     _job_args(p)
     p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
     p.add_argument("--method", required=True, help="the synthesis method that wrote --synthetic")
-    p.add_argument("--synthetic", required=True, help="that method's `fast synthesize --out` directory")
+    p.add_argument("--synthetic", required=True, nargs="+",
+                   help="that method's `fast synthesize --out` directories (one per segmenter seed "
+                        "with synthesis.per_seed): their pairs are pooled")
     p.add_argument("--out", required=True, help="CSV path (one row per anomaly type)")
     p.set_defaults(func=_stage("fast.stages.fidelity", "run_fidelity"))
 

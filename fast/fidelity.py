@@ -10,6 +10,8 @@ real gen_train defects of the category, so the two are comparable:
 Per anomaly type, ``w1`` is the Wasserstein-1 distance between the pooled in-mask residuals
 (x - inpaint, channel mean) of the synthetic and the real images: 0 when their distributions agree.
 ``ratio`` = delta_syn / delta_real: < 1 fainter defects than the real ones, > 1 stronger.
+Several synthetic directories of one method (synthesis.per_seed: one set per segmenter seed) are
+pooled into one sample, so that a row still describes the method's defects, not one seed's draw.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ RING_PX = 5
 COLUMNS = ["dataset", "category", "method", "type", "n", "n_real", "delta_syn", "delta_real",
            "contrast_syn", "contrast_real", "grad_syn", "grad_real", "w1", "ratio"]
 STATS = ("delta", "contrast", "grad")
+SOURCE = "synthetic_dir"  # synthetic_table: the directory a row's image and mask paths are relative to
 
 
 # ----------------------------------------------------------------------------------- per image
@@ -97,8 +100,7 @@ def _read(path: Path, manifest: Path) -> np.ndarray:
     return arr
 
 
-def synthetic_table(synthetic_dir: str | Path) -> pd.DataFrame:
-    """The synthetic manifest (image, mask, anomaly_type; paths relative to its directory)."""
+def _manifest(synthetic_dir: str | Path) -> pd.DataFrame:
     manifest = Path(synthetic_dir) / "manifest.csv"
     if not manifest.is_file():
         raise FastError(f"synthetic manifest not found: {manifest} (run `fast synthesize` first)")
@@ -109,15 +111,28 @@ def synthetic_table(synthetic_dir: str | Path) -> pd.DataFrame:
     return table
 
 
-def synthetic_pairs(synthetic_dir: str | Path, rows: pd.DataFrame):
-    """(image, mask) arrays of the given manifest rows; masks 0/1 (0/255 PNGs thresholded at 127)."""
-    root = Path(synthetic_dir)
-    for r in rows.itertuples(index=False):
-        image = _read(root / r.image, root / "manifest.csv")
-        mask = _read(root / r.mask, root / "manifest.csv")
+def _as_dirs(synthetic_dirs) -> list[Path]:
+    if isinstance(synthetic_dirs, (str, Path)):
+        return [Path(synthetic_dirs)]
+    return [Path(d) for d in synthetic_dirs]
+
+
+def synthetic_table(synthetic_dirs) -> pd.DataFrame:
+    """The synthetic manifests of one directory or several (image, mask, anomaly_type; paths relative
+    to their directory, which column SOURCE names), pooled in the order given: with
+    synthesis.per_seed a method's sets of every segmenter seed are one sample of its defects."""
+    parts = [_manifest(d).assign(**{SOURCE: str(d)}) for d in _as_dirs(synthetic_dirs)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def synthetic_pairs(rows: pd.DataFrame):
+    """(image, mask) arrays of the given rows of synthetic_table; masks 0/1 (0/255 PNGs thresholded at 127)."""
+    for root, image_path, mask_path in zip(map(Path, rows[SOURCE]), rows["image"], rows["mask"]):
+        image = _read(root / image_path, root / "manifest.csv")
+        mask = _read(root / mask_path, root / "manifest.csv")
         mask = mask[..., 0] if mask.ndim == 3 else mask
         if mask.shape != image.shape[:2]:
-            raise FastError(f"{root / 'manifest.csv'}: {r.mask} {mask.shape} and {r.image} "
+            raise FastError(f"{root / 'manifest.csv'}: {mask_path} {mask.shape} and {image_path} "
                             f"{image.shape[:2]} sizes differ")
         yield image, (mask > (127 if mask.max() > 1 else 0)).astype(np.uint8)
 
@@ -129,13 +144,14 @@ def real_pairs(cat: PreparedCategory, anomaly_type: str):
 
 
 # ----------------------------------------------------------------------------------- table
-def fidelity_rows(synthetic_dir: str | Path, cat: PreparedCategory, dataset: str, category: str,
+def fidelity_rows(synthetic_dirs, cat: PreparedCategory, dataset: str, category: str,
                   method: str, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row (COLUMNS) per anomaly type of the synthetic manifest (``table``: already read)."""
-    table = synthetic_table(synthetic_dir) if table is None else table
+    """One row (COLUMNS) per anomaly type of the pooled synthetic manifests of ``synthetic_dirs``
+    (one directory or several; ``table``: synthetic_table of them, already read)."""
+    table = synthetic_table(synthetic_dirs) if table is None else table
     rows = []
     for anomaly_type, group in table.groupby("anomaly_type", sort=True):
-        syn, syn_res = _summarise(synthetic_pairs(synthetic_dir, group))
+        syn, syn_res = _summarise(synthetic_pairs(group))
         real, real_res = _summarise(real_pairs(cat, anomaly_type))
         if real.empty:
             log.warning("fidelity %s/%s: no gen_train image of type %r in %s", dataset, category,

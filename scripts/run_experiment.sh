@@ -6,7 +6,8 @@
 # number, differences.csv, per_type.csv, fidelity.csv, efficiency.csv, summary.json), the figures and the sample
 # grid, per_image/ (each run's per_image.csv + metrics.json, the evaluation layout: any pairwise
 # difference can be recomputed from the published files with scripts/pairwise_differences.py
-# OUTDIR/per_image), the exact config, and run.json (commit, machine, cores, wall time) + rule_times.csv (per
+# OUTDIR/per_image), the exact config, and run.json (commit, machine, cores, wall time, whether each
+# segmenter seed trained on a synthetic set of its own: synthesis.per_seed) + rule_times.csv (per
 # rule: jobs, total and longest seconds, from Snakemake's benchmark files).
 set -euo pipefail
 CONFIG=${1:?usage: run_experiment.sh CONFIG OUTDIR}
@@ -55,8 +56,12 @@ commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=
 dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                             text=True).stdout.strip())
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+# the tables' seed spread covers the synthesis draw only with per-seed sets: say which
+from fast.config import load_config
+per_seed = load_config(config)["synthesis"]["per_seed"]
 run = {"config": config, "commit": commit, "dirty_worktree": dirty, "wall_seconds": round(end - start, 1),
-       "cores": cores, "cpu": cpu, "nproc": os.cpu_count(), "jobs": sum(len(t) for t in rules.values())}
+       "cores": cores, "cpu": cpu, "nproc": os.cpu_count(), "jobs": sum(len(t) for t in rules.values()),
+       "synthesis_per_seed": per_seed}
 (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
 print(f"run_experiment: {config} in {run['wall_seconds']:.0f} s on {cores} cores ({cpu}); results in {out}")
 PY

@@ -139,3 +139,22 @@ def test_missing_synthetic_manifest_is_a_one_line_error(tmp_path, capsys):
     assert rc == 2 and len(err.splitlines()) == 1
     assert err.startswith("fast fidelity: error: synthetic manifest not found") and str(missing) in err
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_the_seeds_sets_of_a_method_are_pooled(tmp_path, capsys):
+    """synthesis.per_seed: one fidelity row per anomaly type over every seed's set of the method."""
+    prepared = _write_prepared(tmp_path, {"crack": [160, 160]})
+    method_dir = tmp_path / "synthetic" / "mvtec_ad" / "bottle" / "cutpaste"
+    seeds = [_write_synthetic(method_dir / "seed0", {"crack": [130, 130]}),
+             _write_synthetic(method_dir / "seed1", {"crack": [190]})]
+    args = ["fidelity", "--config", CONFIG, "--prepared", str(prepared), "--dataset", "mvtec_ad",
+            "--category", "bottle", "--method", "cutpaste"]
+    pooled, single = tmp_path / "pooled.csv", tmp_path / "single.csv"
+    assert main([*args, "--synthetic", *map(str, seeds), "--out", str(pooled)]) == 0
+    assert main([*args, "--synthetic", str(seeds[0]), "--out", str(single)]) == 0
+    capsys.readouterr()
+    row, alone = pd.read_csv(pooled).iloc[0], pd.read_csv(single).iloc[0]
+    assert (row.n, row.n_real, alone.n) == (3, 2, 2)
+    # per-image deltas 30, 30 and 90 against 60 real: their mean, not the first seed's
+    assert alone.delta_syn == pytest.approx(30, abs=INPAINT_TOL)
+    assert row.delta_syn == pytest.approx(50, abs=INPAINT_TOL) and row.ratio == pytest.approx(50 / 60, abs=0.05)

@@ -39,18 +39,20 @@ PAPER_METHODS = ["fast", "fast-aias50", "fast-nofarm", "fast-ddpm1000", "fast-dd
 N_CATEGORIES = {"mvtec_ad": 15, "btad": 3, "visa": 12}
 # Rows of every segmentation table: the 15 methods + real-fewshot + no-anomalies; x 2 segmenters
 # x 3 seeds = 102 segmenter runs per category. Generators per category: base + fast, stage, sard.
+# Synthesis: 15 methods x 3 seeds per category (synthesis.per_seed), fidelity pools the seeds.
 EXPECTED_JOBS = {
-    "mvtec_ad": {"fetch": 1, "prepare": 15, "train_base": 15, "train_generator": 45, "synthesize": 225,
+    "mvtec_ad": {"fetch": 1, "prepare": 15, "train_base": 15, "train_generator": 45, "synthesize": 675,
                  "fidelity": 225, "train_segmenter": 1530, "evaluate": 1530, "report": 1, "sample_grid": 1,
                  "all": 1},
-    "btad": {"fetch": 1, "prepare": 3, "train_base": 3, "train_generator": 9, "synthesize": 45,
+    "btad": {"fetch": 1, "prepare": 3, "train_base": 3, "train_generator": 9, "synthesize": 135,
              "fidelity": 45, "train_segmenter": 306, "evaluate": 306, "report": 1, "sample_grid": 1, "all": 1},
-    "visa": {"fetch": 1, "prepare": 12, "train_base": 12, "train_generator": 36, "synthesize": 180,
+    "visa": {"fetch": 1, "prepare": 12, "train_base": 12, "train_generator": 36, "synthesize": 540,
              "fidelity": 180, "train_segmenter": 1224, "evaluate": 1224, "report": 1, "sample_grid": 1,
              "all": 1},
 }
-# Jobs that ask Slurm for a GPU: generators, diffusion synthesis (10 of the 15 methods), segmenters.
-EXPECTED_GPU_JOBS = {"mvtec_ad": 1740, "btad": 348, "visa": 1392}
+# Jobs that ask Slurm for a GPU: generators, diffusion synthesis (10 of the 15 methods, per seed),
+# segmenters.
+EXPECTED_GPU_JOBS = {"mvtec_ad": 2040, "btad": 408, "visa": 1632}
 GPU_RESOURCES = {"gpu": "1", "mem_mb": "32000", "runtime": "720", "cpus_per_task": "8"}
 CPU_RESOURCES = {"mem_mb": "8000", "runtime": "60", "cpus_per_task": "2"}
 GPU_RULES = {"train_base", "train_generator", "synthesize", "train_segmenter"}
@@ -229,11 +231,13 @@ def test_tiny_variant_runs_end_to_end_on_cpu(name, tiny_ldm, tmp_path):  # noqa:
         spec = json.loads((exp / "generators" / name / cat / gen / "config.json").read_text())
         assert spec["backbone"]["kind"] == "ldm" and spec["backbone"]["pretrained"] == str(tiny_ldm), gen
         assert spec["backbone"]["num_vectors"] == 4
+    # the one seed's own set (synthesis.per_seed), else the set the seeds share
+    seed_dir = "seed0" if load_config(cfg)["synthesis"]["per_seed"] else ""
     for method in TINY_METHODS[name]:
-        synth = pd.read_csv(exp / "synthetic" / name / cat / method / "manifest.csv")
+        synth = pd.read_csv(exp / "synthetic" / name / cat / method / seed_dir / "manifest.csv")
         assert len(synth) == len(DUMMY_TYPES[name]), method  # n_per_type 1 per anomaly type
     diffusion = TINY_METHODS[name][0]
-    timing = json.loads((exp / "synthetic" / name / cat / diffusion / "timing.json").read_text())
+    timing = json.loads((exp / "synthetic" / name / cat / diffusion / seed_dir / "timing.json").read_text())
     assert timing["nfe"] == EXPECTED_NFE[diffusion]
 
     summary = pd.read_csv(exp / "tables" / "summary.csv")

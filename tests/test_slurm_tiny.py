@@ -106,7 +106,7 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
     # the deterministic steps give byte-identical files with a local run
     local = copy_repo(tmp_path / "local", git=False)
     targets = [f"{GENERATOR}/model.safetensors"] + [
-        f"results/tiny/synthetic/synthetic/fabric/{m}/manifest.csv" for m in ("fast", "cutpaste")]
+        f"results/tiny/synthetic/synthetic/fabric/{m}/seed0/manifest.csv" for m in ("fast", "cutpaste")]
     run(snakemake("--cores", "2", "--configfile", TINY, "--", *targets), local, timeout=300)
     dirs = ["data/tiny/raw", "data/tiny/prepared", "results/tiny/synthetic"]
     on_slurm, on_local = file_digests(repo, *dirs), file_digests(local, *dirs)

@@ -98,3 +98,13 @@ def test_methods_listing(capsys):
     assert list(listed) == list(registry.REGISTRY)
     assert "Perlin" in listed["draem"] and "seamlessClone" in listed["nsa"]
     assert listed["cutpaste-scar"].split()[1] == "-" and listed["fast-ddim50"].split()[1] == "fast"
+
+
+def test_a_seed_directory_is_its_methods_row():
+    """synthesis.per_seed writes <method>/seed<k>/: the grid labels it by the method."""
+    from fast.report.grid import parse_dir
+
+    assert parse_dir("results/e/synthetic/synthetic/washer/cutpaste/seed1") == ("synthetic/washer", "cutpaste")
+    assert parse_dir("results/e/synthetic/synthetic/washer/cutpaste") == ("synthetic/washer", "cutpaste")
+    with pytest.raises(FastError, match="seed<k>"):
+        parse_dir("cutpaste/seed0")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fast.config import load_config
 from workflow_support import REPO, copy_repo, run, snakemake, tool_env
 
 SHARED = Path(os.environ.get("FAST_DATA_DIR", REPO.parent / "shared" / "datasets"))
@@ -41,5 +42,10 @@ def test_magnetic_tile_smoke_runs_end_to_end(tmp_path):
     eff = pd.read_csv(exp / "tables" / "efficiency.csv")
     assert set(eff["method"]) >= {"fast", "cutpaste"}
     assert (exp / "figures" / "sample_grid.png").stat().st_size > 10_000
-    synth = pd.read_csv(exp / "synthetic" / "magnetic_tile" / "magnetic_tile" / "fast" / "manifest.csv")
-    assert len(synth) == 5 * 2  # n_per_type x the five defect types
+    cfg = load_config(str(repo / "config" / "magnetic_tile_smoke.yaml"))
+    fast_dir = exp / "synthetic" / "magnetic_tile" / "magnetic_tile" / "fast"
+    # one set per segmenter seed (synthesis.per_seed), else the one shared set
+    sets = [fast_dir / f"seed{k}" for k in cfg["segmentation"]["seeds"]] if cfg["synthesis"]["per_seed"] else [fast_dir]
+    for directory in sets:
+        synth = pd.read_csv(directory / "manifest.csv")
+        assert len(synth) == 5 * 2  # n_per_type x the five defect types

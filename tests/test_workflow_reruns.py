@@ -1,6 +1,7 @@
 """A benchmark grows by a seed, a method, a category: after a complete run, each such change must
 add exactly its own jobs and rerun none of the others (each job's params hold only what it reads:
-workflow/rules/common.smk, rule_config), and removing a category reruns only the report."""
+workflow/rules/common.smk, rule_config), and removing a category reruns only the report. A seed
+brings its own synthetic sets (synthesis.per_seed) or, with shared sets, segmenters only."""
 
 from __future__ import annotations
 
@@ -40,9 +41,13 @@ def _write(repo, name, cfg):
     return str(path.relative_to(repo))
 
 
-def _planned(repo, cfg, name):
+def _dry_run(repo, cfg, name):
     out = run(snakemake("-n", "--cores", "1", "--configfile", _write(repo, name, cfg)), repo, timeout=180).stdout
-    return Counter(j["rule"] for j in dry_run_jobs(out) if j["rule"] != "all")
+    return [j for j in dry_run_jobs(out) if j["rule"] != "all"]
+
+
+def _planned(repo, cfg, name):
+    return Counter(j["rule"] for j in _dry_run(repo, cfg, name))
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +57,20 @@ def complete_run(tmp_path_factory):
     return repo
 
 
-def _with(**changes):
-    cfg = yaml.safe_load(yaml.safe_dump(BASE))
+# One set per method that every seed shares; a training-free method keeps the run short.
+SHARED = {**BASE, "experiment": "reruns_shared", "methods": ["cutpaste"],
+          "synthesis": {"n_per_type": 1, "per_seed": False}}
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("reruns_shared") / "repo", git=False)
+    run(snakemake("--cores", "2", "--configfile", _write(repo, "shared", SHARED)), repo, timeout=900)
+    return repo
+
+
+def _with(base=BASE, **changes):
+    cfg = yaml.safe_load(yaml.safe_dump(base))
     for key, value in changes.items():
         section, _, sub = key.partition("__")
         if sub:
@@ -67,10 +84,25 @@ def test_a_complete_run_leaves_nothing_to_do(complete_run):
     assert _planned(complete_run, BASE, "same") == Counter()
 
 
-def test_one_more_seed_adds_only_its_segmenters(complete_run):
-    # 2 categories x 3 rows (fast, cutpaste, real-fewshot) x 1 new seed; the report aggregates them
-    planned = _planned(complete_run, _with(segmentation__seeds=[0, 1]), "seed")
-    assert planned == Counter({"train_segmenter": 6, "evaluate": 6, "report": 1})
+def test_one_more_seed_adds_its_synthetic_sets_and_segmenters(complete_run):
+    # synthesis.per_seed (the default): the new seed's own set per category and method (2 x 2) and
+    # 2 categories x 3 rows (fast, cutpaste, real-fewshot) segmenters; fidelity pools every seed's
+    # set and the report aggregates every seed, so both are redone. No generator, no existing set
+    # and no existing segmenter reruns: each synthesize job's params hold its own seed.
+    jobs = _dry_run(complete_run, _with(segmentation__seeds=[0, 1]), "seed")
+    assert Counter(j["rule"] for j in jobs) == Counter({"synthesize": 4, "fidelity": 4, "train_segmenter": 6,
+                                                        "evaluate": 6, "report": 1})
+    assert all(j["wildcards"].endswith("seed=1") for j in jobs
+               if j["rule"] in ("synthesize", "train_segmenter", "evaluate"))
+
+
+def test_with_shared_sets_one_more_seed_adds_only_its_segmenters(shared_run):
+    assert _planned(shared_run, SHARED, "shared_same") == Counter()
+    # 2 categories x 2 rows (cutpaste, real-fewshot) x 1 new seed, on the sets that already exist
+    planned = _planned(shared_run, _with(SHARED, segmentation__seeds=[0, 1]), "shared_seed")
+    assert planned == Counter({"train_segmenter": 4, "evaluate": 4, "report": 1})
+    synthetic = shared_run / "results" / "reruns_shared" / "synthetic" / "synthetic" / "fabric" / "cutpaste"
+    assert (synthetic / "manifest.csv").is_file() and not list(synthetic.glob("seed*"))
 
 
 def test_one_more_method_adds_only_its_jobs(complete_run):

@@ -87,18 +87,21 @@ def git_commit(repo: Path, message: str, *paths: str, init: bool = False) -> Non
 
 
 def dry_run_jobs(output: str) -> list[dict]:
-    """Jobs of a ``snakemake -n`` printout: [{"rule", "log", "benchmark", "resources": {...}}]."""
+    """Jobs of a ``snakemake -n`` printout: [{"rule", "input", "output", "log", "benchmark",
+    "wildcards", "resources": {...}}], and "shell" (the command) with ``-p``."""
     jobs, job = [], None
     for line in output.splitlines():
         m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
         if m:
             job = {"rule": m.group(1), "resources": {}}
             jobs.append(job)
+        elif job is not None and line.startswith("Shell command: "):
+            job["shell"] = line[len("Shell command: "):]
         elif job is not None and ":" in line and line.startswith("    "):
             key, _, value = line.strip().partition(": ")
             if key == "resources":
                 job["resources"] = dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv)
-            elif key in ("log", "benchmark", "output", "wildcards"):
+            elif key in ("input", "log", "benchmark", "output", "wildcards"):
                 job[key] = value
     return jobs
 

@@ -30,7 +30,9 @@ def experiment_rows(table: pd.DataFrame, cfg: dict) -> pd.Series:
     if "segmenter" in table.columns:
         keep &= table["segmenter"].isin(seg["segmenters"])
     if "seed" in table.columns:
-        keep &= table["seed"].astype(int).isin(seg["seeds"])
+        # no seed: a synthetic set every segmenter seed shares (synthesis.per_seed false)
+        seeds = pd.to_numeric(table["seed"], errors="coerce")
+        keep &= seeds.isna() | seeds.isin(seg["seeds"])
     return keep
 
 
@@ -65,7 +67,9 @@ def load_metrics(paths) -> pd.DataFrame:
 
 
 def load_timings(paths) -> pd.DataFrame:
-    """One row per (dataset, category, method) from the given timing.json files of `fast synthesize`."""
+    """One row per (dataset, category, method, seed) from the given timing.json files of `fast
+    synthesize`; ``seed`` is the segmenter seed whose own set it timed (its ``replicate``,
+    synthesis.per_seed), None for a set every seed shares."""
     rows = []
     for path in map(Path, paths):
         record = _read_json(path)
@@ -73,9 +77,9 @@ def load_timings(paths) -> pd.DataFrame:
         if missing:
             raise FastError(f"{path}: missing keys {missing} (written by an older `fast synthesize`; "
                             f"re-run that synthesis, e.g. snakemake --forcerun synthesize)")
-        rows.append({k: record[k] for k in ("dataset", "category", "method")}
+        rows.append({k: record[k] for k in ("dataset", "category", "method")} | {"seed": record.get("replicate")}
                     | {k: record.get(k) for k in TIMING_KEYS})
-    return pd.DataFrame(rows, columns=["dataset", "category", "method", *TIMING_KEYS])
+    return pd.DataFrame(rows, columns=["dataset", "category", "method", "seed", *TIMING_KEYS])
 
 
 def method_order(found, configured=()) -> list[str]:

@@ -13,6 +13,7 @@ written atomically.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,10 +120,13 @@ def real_tiles(prepared: Path, category: str, n: int) -> list[np.ndarray] | None
 
 
 def parse_dir(path: str | Path) -> tuple[str, str]:
-    """``<...>/<dataset>/<category>/<method>`` -> (category label "dataset/category", method)."""
+    """``<...>/<dataset>/<category>/<method>[/seed<k>]`` -> (category label "dataset/category", method).
+    A ``seed<k>`` directory is one segmenter seed's own set (synthesis.per_seed); its row is the method's."""
     p = Path(path)
+    if re.fullmatch(r"seed\d+", p.name):
+        p = p.parent
     if len(p.parts) < 3:
-        raise FastError(f"--synthetic {path}: expected <...>/<dataset>/<category>/<method>")
+        raise FastError(f"--synthetic {path}: expected <...>/<dataset>/<category>/<method>[/seed<k>]")
     return f"{p.parent.parent.name}/{p.parent.name}", p.name
 
 

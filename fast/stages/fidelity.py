@@ -12,10 +12,12 @@ def run_fidelity(args) -> int:
     from fast.io import atomic_path
 
     load_config(args.config)  # a bad config is the same one-line error as in every other subcommand
-    synthetic = synthetic_table(args.synthetic)  # before the prepared data: the likelier mistake
+    # one directory, or one per segmenter seed (synthesis.per_seed): pooled into one sample
+    dirs = [args.synthetic] if isinstance(args.synthetic, str) else list(args.synthetic)
+    synthetic = synthetic_table(dirs)  # before the prepared data: the likelier mistake
     cat = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
     method = args.method
-    table = fidelity_rows(args.synthetic, cat, args.dataset, args.category, method, synthetic)
+    table = fidelity_rows(dirs, cat, args.dataset, args.category, method, synthetic)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     for r in table.itertuples(index=False):

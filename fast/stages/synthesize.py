@@ -10,6 +10,12 @@ derived from (run seed, dataset, category), so that categories do not share rand
 same request index would otherwise get the same rectangle / Perlin mask in every category); the
 manifest records the run seed, timing.json both.
 
+With ``--replicate K`` (the workflow passes it when ``synthesis.per_seed`` is on) the set is segmenter
+seed K's own draw: the seed is child K of the category's seed sequence (numpy SeedSequence spawn
+key), so backgrounds, pool masks and the method's noise all change with K while the run seed and
+the category still enter; timing.json then records ``replicate``. Without it the draw is the one
+set all segmenter seeds share.
+
 Output (written into a temporary directory, renamed onto --out when complete):
 ``images/*.png``, ``masks/*.png`` (0/255, same file names), ``manifest.csv`` (image, mask,
 source_normal, mask_source, anomaly_type, seed + the methods' meta keys such as nfe; paths relative
@@ -58,10 +64,15 @@ def _stream(seed: int, stream: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, stream, *key]))
 
 
-def category_seed(seed: int, dataset: str, category: str) -> int:
-    """A 31-bit seed for one (dataset, category), derived from the run seed."""
+def category_seed(seed: int, dataset: str, category: str, replicate: int | None = None) -> int:
+    """A 31-bit seed for one (dataset, category), derived from the run seed; with ``replicate``, the
+    draw of that segmenter seed (synthesis.per_seed)."""
     key = zlib.crc32(f"{dataset}/{category}".encode())
-    return int(np.random.SeedSequence([seed, key]).generate_state(1)[0] & 0x7FFFFFFF)
+    # A spawn key, not a third entropy word: SeedSequence pads entropy with zeros, so [seed, key, 0]
+    # would be the shared draw [seed, key] again, and replicate 0 would not be a draw of its own.
+    spawn_key = () if replicate is None else (int(replicate),)
+    sequence = np.random.SeedSequence([seed, key], spawn_key=spawn_key)
+    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def make_requests(prepared: PreparedCategory, pool_cfg: dict, n_per_type: int, seed: int,
@@ -203,12 +214,19 @@ def write_synthetic(out: str | Path, method: SynthesisMethod, requests: Sequence
     return timing
 
 
+def _replicate_label(replicate: int | None) -> str:
+    return "" if replicate is None else f" seed{replicate}"
+
+
 def run_synthesize(args) -> int:
     cfg = load_config(args.config)
     seed = cfg["seed"] if args.seed is None else int(args.seed)
     n_per_type = cfg["synthesis"]["n_per_type"] if args.n_per_type is None else int(args.n_per_type)
     if n_per_type < 1:
         raise FastError(f"--n-per-type must be >= 1, got {n_per_type}")
+    replicate = getattr(args, "replicate", None)
+    if replicate is not None and int(replicate) < 0:
+        raise FastError(f"--replicate must be a segmenter seed (>= 0), got {replicate}")
     # Cheap checks first: a bad call leaves nothing behind.
     if args.method not in registry.REGISTRY:
         raise FastError(f"unknown method {args.method!r}; known methods: {', '.join(registry.REGISTRY)}")
@@ -240,15 +258,19 @@ def run_synthesize(args) -> int:
                                method=f"method {args.method!r}")
     method.load(gen_dir)
     method.prepare(prepared)  # e.g. defect-paste reads the gen_train defects here
-    method_seed = category_seed(seed, args.dataset, args.category)
+    method_seed = category_seed(seed, args.dataset, args.category, replicate)
     requests = make_requests(prepared, cfg["synthesis"]["mask_pool"], n_per_type, method_seed,
                              use_pool_masks=method.uses_pool_masks)
     load_seconds = time.perf_counter() - t_load
+    # the report keys timings by these contents (dataset, category, method and, per seed, replicate)
+    keys = {"dataset": args.dataset, "category": args.category}
+    if replicate is not None:
+        keys["replicate"] = replicate
     timing = write_synthetic(args.out, method, requests, method_seed, device=_device(method, cfg),
-                             label=f"{args.method} {args.dataset}/{args.category}",
-                             extra_timing={"dataset": args.dataset, "category": args.category,
-                                           "load_seconds": load_seconds, "seed": seed, "method_seed": method_seed,
-                                           "n_per_type": n_per_type}, manifest_seed=seed)
+                             label=f"{args.method} {args.dataset}/{args.category}" + _replicate_label(replicate),
+                             extra_timing={**keys, "load_seconds": load_seconds, "seed": seed,
+                                           "method_seed": method_seed, "n_per_type": n_per_type},
+                             manifest_seed=seed)
     log.info("%s %s/%s: %d images in %.1f s (%.2f img/s, NFE %.0f) -> %s", args.method, args.dataset,
              args.category, timing["images"], timing["wall_seconds"], timing["images_per_s"],
              timing["nfe"], args.out)

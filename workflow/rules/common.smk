@@ -16,6 +16,9 @@ BENCH = f"{RESULTS}/benchmarks"
 DATASETS = list(CFG["datasets"])
 METHODS = list(CFG["methods"])
 SEG = CFG["segmentation"]
+# Every segmenter seed trains on a synthetic set of its own (one synthesize job per seed), so that
+# the seed spread covers the synthesis draw too; false: one set per method that all seeds share.
+PER_SEED = CFG["synthesis"]["per_seed"]
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
@@ -69,6 +72,10 @@ PLACEHOLDER_METHOD = next(iter(REGISTRY))
 # Segmenter settings that select jobs rather than configure one: a job's view holds its own
 # segmenter and seed instead, so adding a seed or a segmenter adds jobs and reruns none.
 SEG_JOB_KEYS = ("segmenters", "seeds", "reference_rows")
+# Likewise synthesis.per_seed selects the synthesize jobs (one per seed or one shared); a per-seed
+# job's view holds its own seed instead (as segmentation.seeds), and a shared set's view stays what
+# it was before the key existed, so switching per_seed off reruns no shared synthesis.
+SYNTH_JOB_KEYS = ("per_seed",)
 
 
 def rule_config(rule_name, dataset=None, category=None, method=None, segmenter=None, seed=None):
@@ -90,6 +97,10 @@ def rule_config(rule_name, dataset=None, category=None, method=None, segmenter=N
                         for d in datasets}
     for key in RULE_SECTIONS[rule_name]:
         view[key] = CFG[key]
+    if rule_name == "synthesize":
+        view["synthesis"] = {k: v for k, v in CFG["synthesis"].items() if k not in SYNTH_JOB_KEYS}
+        if seed is not None:
+            view["segmentation"] = {"seeds": [int(seed)]}
     if rule_name == "synthesize" and method is not None and GENERATOR_OF.get(method):
         # only methods that sample a trained generator read the model and sampler settings
         view["diffusion"], view["aias"] = CFG["diffusion"], CFG["aias"]
@@ -116,8 +127,16 @@ def generator_dir(dataset, category, generator):
     return f"{RESULTS}/generators/{dataset}/{category}/{generator}"
 
 
-def synthetic_dir(dataset, category, method):
-    return f"{RESULTS}/synthetic/{dataset}/{category}/{method}"
+def synthetic_dir(dataset, category, method, seed=None):
+    """The synthetic set segmenter seed ``seed`` trains on: its own (synthesis.per_seed) or the
+    method's one shared set."""
+    shared = f"{RESULTS}/synthetic/{dataset}/{category}/{method}"
+    return f"{shared}/seed{seed}" if PER_SEED else shared
+
+
+def synthetic_dirs(dataset, category, method):
+    """Every synthetic set of a method in a category: one per segmenter seed, or the shared one."""
+    return list(dict.fromkeys(synthetic_dir(dataset, category, method, k) for k in SEG["seeds"]))
 
 
 def seg_dir(dataset, category, method, segmenter, seed):
@@ -133,7 +152,7 @@ def generator_targets():
 
 
 def synthetic_targets():
-    return [f"{synthetic_dir(d, c, m)}/manifest.csv" for d, c in pairs() for m in METHODS]
+    return [f"{s}/manifest.csv" for d, c in pairs() for m in METHODS for s in synthetic_dirs(d, c, m)]
 
 
 def segmentation_targets():

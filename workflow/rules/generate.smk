@@ -1,4 +1,5 @@
-# train generator (per dataset x category x generator) -> synthesize (per method).
+# train generator (per dataset x category x generator) -> synthesize (per method, and per
+# segmenter seed with synthesis.per_seed; the generators are shared by every seed).
 # GPU rules: resources come from config `resources.gpu` so any site profile can place them.
 
 
@@ -73,24 +74,38 @@ rule train_generator:
         TRAIN_CMD
 
 
+# One synthetic set per segmenter seed (synthesis.per_seed: .../<method>/seed<k>/, drawn with
+# --replicate k) or one per method that every seed shares (.../<method>/). The shared form keeps
+# its paths, log names and command word for word, so its existing results stay up to date.
+SYNTH_JOB = "{dataset}/{category}/{method}" + ("/seed{seed}" if PER_SEED else "")
+SYNTH_OUT = f"{RESULTS}/synthetic/{SYNTH_JOB}"
+SYNTH_CMD = (
+    "OMP_NUM_THREADS={threads} fast synthesize --config {params.cfg} --dataset {wildcards.dataset}"
+    " --category {wildcards.category} --method {wildcards.method} --prepared {params.prepared}"
+    " {params.generator} --out {params.out}"
+    + (" --replicate {wildcards.seed}" if PER_SEED else "")
+    + " > {log} 2>&1"
+)
+
+
 rule synthesize:
     priority: 10
     input:
         unpack(synth_inputs),
     output:
-        manifest=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/manifest.csv",
-        timing=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/timing.json",
+        manifest=f"{SYNTH_OUT}/manifest.csv",
+        timing=f"{SYNTH_OUT}/timing.json",
     params:
-        cfg=lambda w: rule_config("synthesize", w.dataset, w.category, w.method),
-        out=lambda w: synthetic_dir(w.dataset, w.category, w.method),
+        cfg=lambda w: rule_config("synthesize", w.dataset, w.category, w.method, seed=w.get("seed")),
+        out=lambda w: synthetic_dir(w.dataset, w.category, w.method, w.get("seed")),
         generator=lambda w, input: (
             f"--generator-dir {shlex.quote(os.path.dirname(input.generator))}" if "generator" in input.keys() else ""
         ),
         prepared=f"{DATA}/prepared",
     log:
-        f"{LOGS}/synthesize/{{dataset}}/{{category}}/{{method}}.log",
+        f"{LOGS}/synthesize/{SYNTH_JOB}.log",
     benchmark:
-        f"{BENCH}/synthesize/{{dataset}}/{{category}}/{{method}}.tsv"
+        f"{BENCH}/synthesize/{SYNTH_JOB}.tsv"
     threads: res("gpu", "cpus_per_task")
     resources:
         gpu=lambda w: res("gpu", "gpu") if GENERATOR_OF.get(w.method) else 0,
@@ -100,6 +115,4 @@ rule synthesize:
     conda:
         "../envs/fast.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} fast synthesize --config {params.cfg} --dataset {wildcards.dataset}"
-        " --category {wildcards.category} --method {wildcards.method} --prepared {params.prepared}"
-        " {params.generator} --out {params.out} > {log} 2>&1"
+        SYNTH_CMD

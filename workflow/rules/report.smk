@@ -3,9 +3,16 @@
 import re
 
 
+def synthetic_manifests(dataset, category, method):
+    return [f"{s}/manifest.csv" for s in synthetic_dirs(dataset, category, method)]
+
+
+# Fidelity pools a method's sets of every segmenter seed (synthesis.per_seed) into one sample, so
+# that fidelity.csv keeps one row per method and type: this method's defects against the real ones,
+# not one seed's draw. Adding a seed therefore reruns it, as it does the report.
 rule fidelity:
     input:
-        synthetic=f"{RESULTS}/synthetic/{{dataset}}/{{category}}/{{method}}/manifest.csv",
+        synthetic=lambda w: synthetic_manifests(w.dataset, w.category, w.method),
         manifest=lambda w: manifest(w.dataset, w.category),
     output:
         f"{RESULTS}/fidelity/{{dataset}}/{{category}}/{{method}}.csv",
@@ -14,7 +21,7 @@ rule fidelity:
         method="|".join(re.escape(m) for m in METHODS),
     params:
         cfg=lambda w: rule_config("fidelity", w.dataset, w.category, w.method),
-        synthetic=lambda w: synthetic_dir(w.dataset, w.category, w.method),
+        synthetic=lambda w: " ".join(shlex.quote(s) for s in synthetic_dirs(w.dataset, w.category, w.method)),
         prepared=f"{DATA}/prepared",
     log:
         f"{LOGS}/fidelity/{{dataset}}/{{category}}/{{method}}.log",
@@ -36,7 +43,9 @@ rule report:
     input:
         metrics=segmentation_targets(),
         per_image=[p.replace("metrics.json", "per_image.csv") for p in segmentation_targets()],
-        timing=[f"{synthetic_dir(d, c, m)}/timing.json" for d, c in pairs() for m in METHODS],
+        # one timing.json per synthetic set (per seed with synthesis.per_seed); each names its
+        # dataset, category, method and seed, and the efficiency table averages over them
+        timing=[f"{s}/timing.json" for d, c in pairs() for m in METHODS for s in synthetic_dirs(d, c, m)],
         fidelity=[f"{RESULTS}/fidelity/{d}/{c}/{m}.csv" for d, c in pairs() for m in METHODS],
         reference=CFG["paths"]["reference"],
     output:
@@ -73,7 +82,9 @@ rule report:
 
 rule sample_grid:
     input:
-        synthetic=[f"{synthetic_dir(d, c, m)}/manifest.csv" for d, c in pairs() for m in METHODS],
+        # illustrative samples: the first segmenter seed's set (with synthesis.per_seed), so that
+        # adding a seed does not redraw the figure
+        synthetic=[f"{synthetic_dir(d, c, m, SEG['seeds'][0])}/manifest.csv" for d, c in pairs() for m in METHODS],
         prepared=prepared_targets(),
     output:
         report(f"{RESULTS}/figures/sample_grid.png", caption="../report/sample_grid.rst", category="Figures"),

@@ -1,8 +1,9 @@
 # train segmenter -> evaluate (per dataset x category x method x segmenter x seed).
-# Synthesis methods train on their synthetic directory; the reference rows (real-fewshot,
-# no-anomalies) on the prepared data only. Each job's config view holds its own category, method,
-# segmenter and seed only (common.smk, rule_config), so adding a seed, a method, a segmenter or a
-# category adds jobs and reruns none of the existing ones.
+# Synthesis methods train on their synthetic directory (with synthesis.per_seed, the one drawn for
+# the job's own seed); the reference rows (real-fewshot, no-anomalies) on the prepared data only.
+# Each job's config view holds its own category, method, segmenter and seed only (common.smk,
+# rule_config), so adding a seed, a method, a segmenter or a category adds jobs and reruns none of
+# the existing ones.
 
 SEG_OUT = f"{RESULTS}/segmentation/{{dataset}}/{{category}}/{{method}}/{{segmenter}}/seed{{seed}}"
 SEG_LOG = "{dataset}/{category}/{method}/{segmenter}/seed{seed}"
@@ -14,7 +15,7 @@ rule train_segmenter:
         synthetic=lambda w: (
             []
             if w.method in REFERENCE_ROWS
-            else f"{synthetic_dir(w.dataset, w.category, w.method)}/manifest.csv"
+            else f"{synthetic_dir(w.dataset, w.category, w.method, w.seed)}/manifest.csv"
         ),
     output:
         model=f"{SEG_OUT}/model.safetensors",
