@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from fast.metrics import METRIC_KEYS, aupro, per_image_stats, segmentation_metrics
+from fast.metrics import METRIC_KEYS, aupro, evaluate_maps, per_image_stats, segmentation_metrics
 
 
 # ---------------------------------------------------------------- naive reference computations
@@ -94,6 +94,45 @@ def naive_image_auroc(probs, masks):
     scores = [ndimage.gaussian_filter(p, 1.0, mode="nearest").max() for p in probs]
     labels = [m.any() for m in masks]
     return naive_auroc(labels, scores)
+
+
+def full_sort_curves(probs, masks, limit=0.3):
+    """pixel AUROC, AP, F1_max and AUPRO as the metrics computed them before: one stable descending
+    argsort of all pixels and running sums of per-pixel weights (1, 1/#normal, 1/(#regions *
+    region size)) read at the last pixel of each run of equal scores. The fast path must give the
+    same floats, not merely close ones: each printed digit of metrics.json stays."""
+    probs, masks = np.asarray(probs, np.float64), np.asarray(masks).astype(bool)
+    flat, y = probs.ravel(), masks.ravel()
+    order = np.argsort(-flat, kind="stable")
+    last = np.append(np.diff(flat[order]) != 0, True)
+    def cumulative(w):
+        return np.cumsum(w[order])[last]
+    tps, fps = cumulative(y.astype(np.float64)), cumulative((~y).astype(np.float64))
+    tpr, fpr = np.concatenate(([0.0], tps / tps[-1])), np.concatenate(([0.0], fps / fps[-1]))
+    precision, recall = tps / (tps + fps), tps / tps[-1]
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
+                   where=(precision + recall) > 0)
+    out = {"pixel_AUROC": float(np.trapezoid(tpr, fpr)),
+           "pixel_AP": float(np.sum(np.diff(np.concatenate(([0.0], recall))) * precision)),
+           "F1_max": float(f1.max())}
+    labels, n_regions = np.zeros(masks.shape, np.int64), 0
+    for i, m in enumerate(masks):
+        lab, n = ndimage.label(m, structure=np.ones((3, 3), int))
+        labels[i] = np.where(lab > 0, lab + n_regions, 0)
+        n_regions += n
+    lab = labels.ravel()
+    size = np.bincount(lab, minlength=n_regions + 1).astype(np.float64)
+    pro_step = np.zeros(lab.size)
+    pro_step[lab > 0] = 1.0 / (n_regions * size[lab[lab > 0]])
+    fpr = np.concatenate(([0.0], np.minimum(cumulative(np.where(lab == 0, 1.0 / (~y).sum(), 0.0)), 1.0)))
+    pro = np.concatenate(([0.0], np.minimum(cumulative(pro_step), 1.0)))
+    keep = fpr <= limit
+    x, v = fpr[keep], pro[keep]
+    if x[-1] < limit:
+        j = int(np.searchsorted(fpr, limit))
+        x, v = np.append(x, limit), np.append(v, v[-1] + (pro[j] - v[-1]) * (limit - x[-1]) / (fpr[j] - x[-1]))
+    out["AUPRO_0.3"] = float(np.trapezoid(v, x) / limit)
+    return out
 
 
 def random_case(seed, n=4, h=8, w=8, quantise=None):
@@ -232,3 +271,32 @@ def test_property_ranges_and_naive_agreement(seed, n, size, levels):
     perm = np.random.default_rng(seed).permutation(n)
     again = segmentation_metrics(probs[perm], masks[perm])
     assert again == pytest.approx(got)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("quantise", [None, 3, 64, 1000])
+def test_curves_equal_the_full_sort_computation_bit_for_bit(seed, quantise):
+    """Float32 maps (what predict returns) with many regions of different sizes, ties at every
+    level of quantisation: every curve metric is the identical float, not an approximation."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((6, 24, 24), np.uint8)
+    for i in range(5):                                      # last image normal
+        for _ in range(rng.integers(1, 4)):
+            y, x = rng.integers(0, 20, size=2)
+            masks[i, y:y + rng.integers(1, 5), x:x + rng.integers(1, 5)] = 1
+    probs = (0.4 * masks + 0.6 * rng.random(masks.shape)).astype(np.float32)
+    if quantise:
+        probs = (np.round(probs * quantise) / quantise).astype(np.float32)
+    got = segmentation_metrics(probs, masks)
+    want = full_sort_curves(probs, masks)
+    assert {k: got[k] for k in want} == want     # exact equality
+
+
+def test_evaluate_maps_is_segmentation_metrics_and_per_image_stats():
+    probs, masks = random_case(7, n=5, h=12, w=12, quantise=8)
+    metrics, per_image = evaluate_maps(probs, masks)
+    assert metrics == segmentation_metrics(probs, masks)
+    expected = per_image_stats(probs, masks)
+    assert list(per_image) == list(expected)
+    for k, v in expected.items():
+        assert per_image[k].dtype == v.dtype and np.array_equal(per_image[k], v), k
