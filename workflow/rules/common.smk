@@ -151,6 +151,10 @@ def generator_targets():
     return [f"{generator_dir(d, c, g)}/model.safetensors" for d, c in pairs() for g in generators()]
 
 
+def synthetic_manifests(dataset, category, method):
+    return [f"{s}/manifest.csv" for s in synthetic_dirs(dataset, category, method)]
+
+
 def synthetic_targets():
     return [f"{s}/manifest.csv" for d, c in pairs() for m in METHODS for s in synthetic_dirs(d, c, m)]
 

@@ -77,7 +77,8 @@ rule train_generator:
 # One synthetic set per segmenter seed (synthesis.per_seed: .../<method>/seed<k>/, drawn with
 # --replicate k) or one per method that every seed shares (.../<method>/). The shared form keeps
 # its paths, log names and command word for word, so its existing results stay up to date.
-SYNTH_JOB = "{dataset}/{category}/{method}" + ("/seed{seed}" if PER_SEED else "")
+SYNTH_SET = "{dataset}/{category}/{method}"
+SYNTH_JOB = f"{SYNTH_SET}/seed{{seed}}" if PER_SEED else SYNTH_SET
 SYNTH_OUT = f"{RESULTS}/synthetic/{SYNTH_JOB}"
 SYNTH_CMD = (
     "OMP_NUM_THREADS={threads} fast synthesize --config {params.cfg} --dataset {wildcards.dataset}"

@@ -3,10 +3,6 @@
 import re
 
 
-def synthetic_manifests(dataset, category, method):
-    return [f"{s}/manifest.csv" for s in synthetic_dirs(dataset, category, method)]
-
-
 # Fidelity pools a method's sets of every segmenter seed (synthesis.per_seed) into one sample, so
 # that fidelity.csv keeps one row per method and type: this method's defects against the real ones,
 # not one seed's draw. Adding a seed therefore reruns it, as it does the report.
