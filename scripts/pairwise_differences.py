@@ -5,7 +5,9 @@ the same resamples and definition as tables/differences.csv), e.g. each method a
       --pairs fast:defect-paste fast-plms50:defect-paste fast:fast-nofarm
 
 Prints one line per pair and metric: difference in points, 95 % interval, * when it excludes 0, ^ when
-the seeds disagree, and the range of the per-seed differences.
+the seeds disagree, ~ when it is smaller in size than the pair's own minimal detectable difference
+(80 % power of a paired t-test over its seeds, fast.report.stats; n/a with one seed), the range of the
+per-seed differences and that MDD.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ def main() -> None:
     per_image = load_per_image(sorted(Path(args.segmentation).rglob("per_image.csv")))
     diffs = differences(per_image, compare=compare)
     for r in diffs[(diffs.metric == args.metric) & (diffs.category == "average")].itertuples():
-        print(f"{r.dataset} {r.segmenter} {args.metric}: {r.method} - {r.reference} = {fmt_diff(r._asdict())[0]} "
-              f"({r.n_seeds} seeds, per seed {100 * r.seed_lo:+.1f} to {100 * r.seed_hi:+.1f}; "
-              f"{r.n_images} test images)")
+        mdd = "n/a (one seed)" if r.n_seeds < 2 else f"{100 * r.mdd:.1f}"
+        print(f"{r.dataset} {r.segmenter} {args.metric}: {r.method} - {r.reference} = "
+              f"{fmt_diff(r._asdict(), r.mdd)[0]} ({r.n_seeds} seeds, per seed {100 * r.seed_lo:+.1f} to "
+              f"{100 * r.seed_hi:+.1f}, MDD {mdd}; {r.n_images} test images)")
 
 
 if __name__ == "__main__":

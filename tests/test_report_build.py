@@ -10,7 +10,9 @@ import pytest
 
 from fast.cli import main
 from fast.metrics import METRIC_KEYS
+from fast.report.build import comparison_documents
 from fast.report.collect import load_reference, method_order
+from fast.report.stats import COLUMNS, mdd_factor
 from fast.report.tables import aggregate
 from report_inputs import report_args
 
@@ -185,3 +187,31 @@ def test_the_report_reads_the_files_it_is_handed_and_keeps_the_configured_experi
                  "--out", str(tmp_path / "one"), "--metrics", str(one)]) == 0
     summary = pd.read_csv(tmp_path / "one" / "tables" / "summary.csv")
     assert set(zip(summary.method, summary.category, summary.seed)) == {("fast", "cable", 2)}
+
+
+def test_every_differences_table_states_its_minimal_detectable_difference():
+    """Each differences table of comparison.md / .tex (to the reference rows per metric, to the paste
+    baseline, AIAS at equal NFE) carries exactly one MDD line, right under it."""
+    methods = ["fast", "fast-dpmpp-nfe12", "defect-paste", "real-fewshot", "no-anomalies"]
+    long = pd.DataFrame([{"dataset": "d", "category": "c", "method": m, "segmenter": "unet", "seed": k,
+                          "metric": metric, "value": 0.5 + 0.01 * k}
+                         for m in methods for k in (0, 1, 2) for metric in ("mIoU", "mAcc")])
+    pairs = [(m, r, metric) for m in methods for r in ("no-anomalies", "real-fewshot") if m != r
+             for metric in ("mIoU", "IoU_anomaly")]
+    pairs += [("fast", "defect-paste", "mIoU"), ("fast-dpmpp-nfe12", "defect-paste", "mIoU"),
+              ("fast", "fast-dpmpp-nfe12", "mIoU")]
+    # s_d = 0.01 everywhere: MDD = (t_.975,2 + t_.80,2) * 0.01 / sqrt(3) = 5.363313 * 0.01 / 1.732051 = 3.1 points
+    diffs = pd.DataFrame([dict(zip(COLUMNS, ["d", cat, m, "unet", r, metric, 0.02, 0.01, 0.03, True, 40, 3, 0.01,
+                                             0.03, False, 0.01, mdd_factor(3) * 0.01]))
+                          for m, r, metric in pairs for cat in ("c", "average")])
+    md, tex = comparison_documents(long, load_reference(None), methods, "exp", diffs,
+                                   frontier={"fast": ["fast-dpmpp-nfe12"]},
+                                   entries={"fast": ("aias", 12), "fast-dpmpp-nfe12": ("dpmpp", 12)})
+    sections = md.split("#### ")[1:]
+    with_diffs = [t for t in sections if "difference to" in t.splitlines()[0] or "equal NFE" in t.splitlines()[0]]
+    assert len(with_diffs) == 4       # mIoU, IoU_anomaly, against defect-paste, AIAS at equal NFE
+    for section in with_diffs:
+        assert section.count("Minimal detectable difference") == 1, section
+        assert "3.1 over 3 seeds (pooled per-seed SD 1.00" in section and "~" in section   # +2.0 < 3.1
+    assert all("Minimal detectable" not in t for t in sections if t not in with_diffs)
+    assert tex.count("Minimal detectable difference") == 4 and "2.0 [+1.0, +3.0]*\\textasciitilde{}" in tex

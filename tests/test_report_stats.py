@@ -14,8 +14,9 @@ from scipy import stats as sps
 from fast.cli import main
 from fast.errors import FastError
 from fast.metrics import METRIC_KEYS, per_image_stats, segmentation_metrics
-from fast.report.stats import COLUMNS, SEED, differences, frontier_entries, frontier_pairs, load_per_image
-from fast.report.tables import fmt_diff
+from fast.report.stats import (COLUMNS, SEED, differences, frontier_entries, frontier_pairs, load_per_image,
+                               mdd_factor)
+from fast.report.tables import differences_table, fmt_diff, to_latex, to_markdown
 from report_inputs import report_args
 
 
@@ -205,12 +206,33 @@ def test_report_writes_differences_and_marks_significant_ones(tmp_path):
     avg = next(line for line in md.splitlines() if line.startswith("| **average** | +"))
     cell = avg.split(" | ")[1]  # fast: vs no-anomalies (marked) / vs real-fewshot (not marked)
     assert cell.startswith(f"{floor['diff'] * 100:+.1f} [{floor['lo'] * 100:+.1f}, {floor['hi'] * 100:+.1f}]* / ")
-    assert cell.endswith(f"[{same['lo'] * 100:+.1f}, {same['hi'] * 100:+.1f}]" + "^" * bool(same["seeds_disagree"]))
-    assert "*: the interval excludes 0" in md
+    # the table's MDD from the per-seed values of summary.csv (metrics.json, not the per-image counts):
+    # each cell's per-seed differences (the average row: each seed's mean over categories), their
+    # sample SD, its root-mean-square over the 3 rows x 4 pairs shown, times (t_.975,2 + t_.80,2) / sqrt(3)
+    per_seed = summary[summary.metric == "mIoU"].pivot_table(index=["category", "seed"], columns="method",
+                                                               values="value")
+    per_seed = pd.concat([per_seed, per_seed.groupby("seed").mean().assign(category="average")
+                          .set_index("category", append=True).swaplevel()])
+    pairs = [("fast", "no-anomalies"), ("fast", "real-fewshot"), ("real-fewshot", "no-anomalies"),
+             ("no-anomalies", "real-fewshot")]
+    sds = [np.std(per_seed.loc[c, a] - per_seed.loc[c, b], ddof=1) for c in ("bottle", "cable", "average")
+           for a, b in pairs]
+    for (a, b), sd in zip(pairs, sds[-4:]):
+        assert pick(diffs, method=a, reference=b, category="average")["seed_sd"] == pytest.approx(sd)
+    mdd = (4.302653 + 1.060660) * np.sqrt(np.mean(np.square(sds))) / np.sqrt(3)
+    assert (f"Minimal detectable difference, mIoU percentage points (80 % power, two-sided paired t-test over "
+            f"seeds at alpha 0.05): {mdd * 100:.1f} over 3 seeds (pooled per-seed SD "
+            f"{np.sqrt(np.mean(np.square(sds))) * 100:.2f} over 12 pairs).") in md
+    assert cell.endswith(f"[{same['lo'] * 100:+.1f}, {same['hi'] * 100:+.1f}]" + "^" * bool(same["seeds_disagree"])
+                         + "~" * bool(abs(same["diff"]) < mdd))
+    assert "~" in cell and "~" not in cell.split(" / ")[0]   # -0.1 against about 2 points; +33.9 is far above
+    assert "*: the interval excludes 0" in md and "~: smaller in size than the minimal detectable difference" in md
     # Order: ours, then its differences, then the published block.
     assert md.index("mIoU / mAcc (%), mean") < md.index("mIoU difference") < md.index("REPORTED")
     tex = (results / "tables" / "comparison.tex").read_text()
     assert "IoU\\_anomaly difference" in tex
+    assert "Minimal detectable difference, IoU\\_anomaly percentage points (80 \\% power" in tex
+    assert "]\\textasciitilde{}" in tex and "~" not in tex   # a bare ~ is a LaTeX space
 
 
 def test_report_without_per_image_files_writes_an_empty_differences_table(tmp_path):
@@ -250,6 +272,104 @@ def test_a_difference_one_seed_contradicts_is_flagged_with_its_per_seed_range():
     one = runs_table({k: np.tile(c, (n, 1)) for k, c in cells.items() if k[1] == 1})
     row = pick(differences(one, compare={"fast": ["defect-paste"]}), reference="defect-paste")
     assert not row["seeds_disagree"] and row["seed_lo"] == row["seed_hi"]
+
+
+# ----------------------------------------------------------------------------------- minimal detectable difference
+# Student t quantiles written out by hand: with 2 degrees of freedom t_p = (2p - 1) / sqrt(2 p (1 - p)),
+# so t_.975,2 = 0.95 / sqrt(0.04875) = 4.302653 and t_.80,2 = 0.6 / sqrt(0.32) = 1.060660; with 4
+# (a t table) t_.975,4 = 2.776445 and t_.80,4 = 0.940965.
+T2 = 4.302653 + 1.060660       # = 5.363313
+T4 = 2.776445 + 0.940965       # = 3.717410
+
+
+def _iou_runs(tp_fast: list[int], tp_floor: int = 40, n: int = 10) -> pd.DataFrame:
+    """tp + fp + fn = 100 on every (identical) image, so IoU_anomaly = tp / 100 exactly, per seed."""
+    cells = {("fast", k): [tp, 0, 100 - tp, 900] for k, tp in enumerate(tp_fast)}
+    cells |= {("no-anomalies", k): [tp_floor, 0, 100 - tp_floor, 900] for k in range(len(tp_fast))}
+    return runs_table({key: np.tile(c, (n, 1)) for key, c in cells.items()})
+
+
+def test_mdd_of_three_seeds_is_the_hand_computed_paired_t_difference():
+    # IoU_anomaly: fast 0.50, 0.52, 0.54 against 0.40 at every seed -> d = 0.10, 0.12, 0.14;
+    # s_d = sqrt((0.02^2 + 0 + 0.02^2) / 2) = 0.02; MDD = 5.363313 * 0.02 / sqrt(3) = 0.061930
+    row = pick(differences(_iou_runs([50, 52, 54])), metric="IoU_anomaly")
+    assert row["diff"] == pytest.approx(0.12) and row["n_seeds"] == 3
+    assert row["seed_sd"] == pytest.approx(0.02)
+    assert row["mdd"] == pytest.approx(0.061930, abs=1e-6)
+    assert mdd_factor(3) == pytest.approx(T2 / np.sqrt(3), abs=1e-6)
+    assert pick(differences(_iou_runs([50, 52, 54])), metric="IoU_anomaly", category="average")["mdd"] \
+        == pytest.approx(0.061930, abs=1e-6)                     # one category: the same seeds
+
+
+def test_mdd_of_five_seeds_is_the_hand_computed_paired_t_difference():
+    # d = 0.10, 0.11, 0.12, 0.13, 0.14: squared deviations 4 + 1 + 0 + 1 + 4 = 10 (x 1e-4), so
+    # s_d = sqrt(0.001 / 4) = 0.0158114; MDD = 3.717410 * 0.0158114 / sqrt(5) = 0.026286
+    row = pick(differences(_iou_runs([50, 51, 52, 53, 54])), metric="IoU_anomaly")
+    assert row["seed_sd"] == pytest.approx(0.0158114, abs=1e-7) and row["n_seeds"] == 5
+    assert row["mdd"] == pytest.approx(0.026286, abs=1e-6)
+    assert mdd_factor(5) == pytest.approx(T4 / np.sqrt(5), abs=1e-6)
+
+
+def test_one_seed_has_no_mdd_and_its_table_says_so():
+    diffs = differences(_iou_runs([50]))
+    row = pick(diffs, metric="IoU_anomaly")
+    assert row["n_seeds"] == 1 and np.isnan(row["seed_sd"]) and np.isnan(row["mdd"])
+    assert np.isnan(mdd_factor(1)) and np.isnan(mdd_factor(0))
+    table = differences_table(diffs, "d", "unet", ["fast"], ["c"], "IoU_anomaly")
+    assert table.mdd == []
+    assert table.footer == ("Minimal detectable difference: n/a (one seed; it needs the per-seed differences "
+                            "of at least two seeds).")
+    assert "~" not in "".join(t for row in table.rows for cell in row for t, _ in cell)
+    assert table.footer in to_markdown(table)
+
+
+def _diff_row(method, reference, diff, sd, n, category="c"):
+    return {"dataset": "d", "category": category, "method": method, "segmenter": "unet", "reference": reference,
+            "metric": "mIoU", "diff": diff, "lo": diff - 0.01, "hi": diff + 0.01, "significant": True,
+            "n_images": 50, "n_seeds": n, "seed_lo": diff, "seed_hi": diff, "seeds_disagree": False,
+            "seed_sd": sd, "mdd": mdd_factor(n) * sd}
+
+
+def test_table_pools_the_seed_sd_of_its_pairs_and_marks_differences_below_the_mdd():
+    # Shown with 3 seeds: a - no-anomalies (+15 points, s_d 3), a - real-fewshot (-5 points, s_d 4):
+    # s_pooled = sqrt((0.03^2 + 0.04^2) / 2) = sqrt(0.00125) = 0.0353553,
+    # MDD = 5.363313 * 0.0353553 / sqrt(3) = 0.109478 -> 10.9 points; -5 is below it (~), +15 is not.
+    # b - no-anomalies has one seed (no MDD, no mark); a - defect-paste is not in this table, so its
+    # large s_d must not enter the pool.
+    diffs = pd.DataFrame([_diff_row("a", "no-anomalies", 0.15, 0.03, 3), _diff_row("a", "real-fewshot", -0.05, 0.04, 3),
+                          _diff_row("b", "no-anomalies", 0.02, np.nan, 1), _diff_row("a", "defect-paste", 0.0, 0.5, 3)])
+    table = differences_table(diffs, "d", "unet", ["a", "b"], ["c"], "mIoU")
+    [pool] = table.mdd
+    assert (pool.n_seeds, pool.n_pairs) == (3, 2)
+    assert pool.sd == pytest.approx(0.0353553, abs=1e-7) and pool.mdd == pytest.approx(0.109478, abs=1e-6)
+    assert table.footer == ("Minimal detectable difference, mIoU percentage points (80 % power, two-sided paired "
+                            "t-test over seeds at alpha 0.05): 10.9 over 3 seeds (pooled per-seed SD 3.54 over "
+                            "2 pairs); n/a for the 1 pair with one seed.")
+    [row] = table.rows
+    assert row[1] == [("+15.0 [+14.0, +16.0]*", False), ("-5.0 [-6.0, -4.0]*~", False)]
+    assert row[2] == [("+2.0 [+1.0, +3.0]*", False), ("-", False)]   # one seed: below 10.9 but unmarked
+    md = to_markdown(table)
+    assert "| c | +15.0 [+14.0, +16.0]* / -5.0 [-6.0, -4.0]*~ |" in md
+    assert md.index("| c |") < md.index(table.footer) < md.index("~: smaller in size than the minimal")
+    tex = to_latex(table)
+    assert "-5.0 [-6.0, -4.0]*\\textasciitilde{}" in tex
+    assert "(80 \\% power, two-sided paired t-test over seeds at alpha 0.05): 10.9 over 3 seeds" in tex
+    # the pair's own MDD in the CSV column, from its own s_d: 5.363313 * 0.04 / sqrt(3) = 0.123861
+    assert diffs.loc[1, "mdd"] == pytest.approx(0.123861, abs=1e-6)
+
+
+def test_pairs_with_other_seed_counts_get_their_own_mdd():
+    # 5 seeds: s_d 0.01 and 0.02 -> s_pooled = sqrt(0.00025) = 0.0158114, MDD = 3.717410 * 0.0158114 /
+    # sqrt(5) = 0.026286 (2.6 points); 3 seeds: s_d 0.02 alone -> 5.363313 * 0.02 / sqrt(3) = 0.061930
+    diffs = pd.DataFrame([_diff_row("a", "no-anomalies", 0.03, 0.01, 5), _diff_row("a", "real-fewshot", 0.02, 0.02, 5),
+                          _diff_row("b", "no-anomalies", 0.05, 0.02, 3)])
+    table = differences_table(diffs, "d", "unet", ["a", "b"], ["c"], "mIoU")
+    assert [(p.n_seeds, p.n_pairs) for p in table.mdd] == [(5, 2), (3, 1)]
+    assert [p.mdd for p in table.mdd] == pytest.approx([0.026286, 0.061930], abs=1e-6)
+    assert "2.6 over 5 seeds (pooled per-seed SD 1.58 over 2 pairs); 6.2 over 3 seeds" in table.footer
+    # +3.0 is above the 5-seed MDD, +2.0 below it; +5.0 is below the 3-seed one
+    assert [c for c, _ in table.rows[0][1]] == ["+3.0 [+2.0, +4.0]*", "+2.0 [+1.0, +3.0]*~"]
+    assert table.rows[0][2][0][0] == "+5.0 [+4.0, +6.0]*~"
 
 
 # ----------------------------------------------------------------------------------- sampler frontier
@@ -316,6 +436,8 @@ def test_sampler_difference_is_the_hand_computed_paired_difference_and_reaches_t
                  "--timings", str(timing)]) == 0
     md = (root / "tables" / "comparison.md").read_text()
     assert "AIAS minus each solver at equal NFE, mIoU" in md
+    section = md[md.index("AIAS minus each solver"):]
+    assert "Minimal detectable difference: n/a (one seed;" in section.split("####")[0]
     e = f"{expected * 100:+.1f}"
     for entry in ("fast", "fast-aias-nfe12"):
         line = next(x for x in md.splitlines() if x.startswith(f"| {entry} |") and "[" in x)

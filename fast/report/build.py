@@ -2,7 +2,8 @@
 
 Writes (under --out, default --results): tables/summary.csv, tables/summary.json,
 tables/comparison.md, tables/comparison.tex, tables/efficiency.csv, tables/differences.csv (paired
-bootstrap differences to the reference rows, from every per_image.csv: fast.report.stats),
+bootstrap differences to the reference rows, from every per_image.csv, with each pair's per-seed SD
+and minimal detectable difference: fast.report.stats; every differences table states its pooled MDD),
 tables/fidelity.csv (every fidelity/<ds>/<cat>/<method>.csv of `fast fidelity`), tables/per_type.csv
 (anomaly IoU per defect type, from the per_image.csv files) and figures/metrics/*.png.
 Every file is written atomically; the figures directory is replaced as a whole.

@@ -10,6 +10,16 @@ both rows have (pooled over seeds) and the reference's average is subtracted. Th
 2.5 / 97.5 percentile of those differences; the point estimate is the same difference on the
 original images (= the difference of the table's means). The category average draws each category
 independently and averages the per-category differences of one resample. Values are fractions.
+
+Minimal detectable difference (MDD). The image bootstrap does not see the segmenter's seed-to-seed
+variation, so each row also states what the seeds can resolve. For a pair (A, B) with n shared
+seeds, d_s = metric_A(seed s) - metric_B(seed s) on the original test images (``seed_diffs``) and
+s_d is their sample SD (ddof 1, ``seed_sd``). The MDD is the difference a two-sided paired t-test
+over the seeds (alpha = 0.05) detects with 80 % power:
+    MDD = (t_{0.975, n-1} + t_{0.80, n-1}) * s_d / sqrt(n)      (scipy.stats.t quantiles)
+``mdd`` is that of the row's own s_d; a table states one MDD per seed count n, with s_d replaced by
+the root-mean-square of s_d over the pairs it shows (pooled_mdd). Below two seeds s_d and the MDD
+are undefined (NaN).
 """
 
 from __future__ import annotations
@@ -20,16 +30,18 @@ import warnings
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from fast.errors import FastError
 from fast.methods import SAMPLER_OF, SWEEP, SWEEP_SAMPLERS
-from fast.report.tables import AVERAGE
 
 log = logging.getLogger(__name__)
 
+AVERAGE = "average"  # the category-average row (fast.report.tables renders it)
 N_RESAMPLES = 2000
 SEED = 0
 CONFIDENCE = 0.95
@@ -41,7 +53,47 @@ BASELINE = "defect-paste"
 COUNTS = ("tp", "fp", "fn", "tn")
 RUN_KEYS = ["dataset", "category", "method", "segmenter", "seed"]
 COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", "diff", "lo", "hi",
-           "significant", "n_images", "n_seeds", "seed_lo", "seed_hi", "seeds_disagree"]
+           "significant", "n_images", "n_seeds", "seed_lo", "seed_hi", "seeds_disagree", "seed_sd", "mdd"]
+MDD_ALPHA = 0.05   # two-sided level of the paired t-test over seeds
+MDD_POWER = 0.80
+
+
+# ----------------------------------------------------------------------------------- seed power
+def mdd_factor(n_seeds: int) -> float:
+    """(t_{1 - alpha/2, n-1} + t_{power, n-1}) / sqrt(n): the MDD per unit of per-seed SD; NaN below
+    two seeds (no degrees of freedom)."""
+    if n_seeds < 2:
+        return float("nan")
+    df = n_seeds - 1
+    return float((sps.t.ppf(1 - MDD_ALPHA / 2, df) + sps.t.ppf(MDD_POWER, df)) / np.sqrt(n_seeds))
+
+
+def seed_sd(seed_diffs) -> float:
+    """Sample SD (ddof 1) of the per-seed differences; NaN below two seeds, and NaN where a seed's
+    difference is undefined (NaN): a spread over fewer seeds than the row's n_seeds would be paired
+    with the wrong t quantiles."""
+    d = np.asarray(seed_diffs, np.float64)
+    return float(np.std(d, ddof=1)) if len(d) >= 2 else float("nan")
+
+
+class PooledMDD(NamedTuple):
+    n_seeds: int
+    n_pairs: int
+    sd: float    # root-mean-square of the pairs' per-seed SDs
+    mdd: float
+
+
+def pooled_mdd(sds, n_seeds) -> list[PooledMDD]:
+    """One MDD per seed count among the pairs of a table (the t quantiles depend on n, so pairs with
+    different seed counts are not pooled together), from the root-mean-square of their per-seed SDs;
+    pairs with an undefined SD (one seed) are left out. Ordered by seed count, most seeds first."""
+    frame = pd.DataFrame({"sd": np.asarray(sds, np.float64), "n": np.asarray(n_seeds, np.float64)})
+    frame = frame[np.isfinite(frame.sd) & (frame.n >= 2)]
+    pools = []
+    for n, group in sorted(frame.groupby("n"), key=lambda g: -g[0]):
+        sd = float(np.sqrt(np.mean(group.sd ** 2)))
+        pools.append(PooledMDD(int(n), len(group), sd, mdd_factor(int(n)) * sd))
+    return pools
 
 
 # ----------------------------------------------------------------------------------- input
@@ -255,6 +307,8 @@ def _summarise(draws: pd.DataFrame, confidence: float) -> pd.DataFrame:
     several = np.array([len(d) >= 2 for d in draws["seed_diffs"]], bool)
     out["seed_lo"], out["seed_hi"] = seed_lo, seed_hi
     out["seeds_disagree"] = several & (seed_lo < 0) & (seed_hi > 0)
+    out["seed_sd"] = [seed_sd(d) for d in draws["seed_diffs"]]
+    out["mdd"] = [mdd_factor(len(d)) * sd for d, sd in zip(draws["seed_diffs"], out["seed_sd"])]
     return out[COLUMNS]
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from fast.methods import REFERENCE_ROWS, SAMPLER_OF
+from fast.report.stats import AVERAGE, MDD_POWER, pooled_mdd
 
-AVERAGE = "average"
 MAIN_METRICS = ("mIoU", "mAcc")
 THRESHOLD_FREE = ("IoU_anomaly", "aAcc", "pixel_AUROC", "pixel_AP", "F1_max", "AUPRO_0.3", "image_AUROC")
 REFERENCE_CAVEATS = (
@@ -58,6 +58,8 @@ class Table:
     header: list[str]
     rows: list[list] = field(default_factory=list)
     note: str = ""
+    footer: str = ""    # one line right under the table (the MDD line of a differences table)
+    mdd: list = field(default_factory=list)   # differences tables: stats.pooled_mdd of the pairs shown
 
 
 def _best(values: dict[str, float], methods: list[str]) -> set[str]:
@@ -137,21 +139,56 @@ def reported_table(reference: pd.DataFrame, dataset: str, segmenter: str,
     return table
 
 
+MDD_MARK = ("~: smaller in size than the minimal detectable difference stated under the table (what a paired "
+            "t-test over the seeds detects with 80 % power), so the seeds cannot resolve it.")
 DIFF_NOTE = ("Difference of the seed-averaged {metric} (percentage points) to {references}, "
              "with a 95 % paired bootstrap interval over test images pooled over seeds (see "
              "tables/differences.csv and fast/report/README.md). *: the interval excludes 0; "
              "^: the seeds disagree (one seed's own difference has the other sign), so the interval, "
-             "which resamples test images only, overstates the certainty.")
+             "which resamples test images only, overstates the certainty; " + MDD_MARK)
 
 
-def fmt_diff(row) -> tuple[str, bool]:
+def fmt_diff(row, mdd: float | None = None) -> tuple[str, bool]:
+    """``diff [lo, hi]`` in points with its marks; ``mdd`` (a fraction, as the row) adds ``~`` when the
+    difference is smaller in size."""
     if row is None or math.isnan(row["diff"]):
         return "-", False
     lo, hi = (f"{v * 100:+.1f}" if not math.isnan(v) else "?" for v in (row["lo"], row["hi"]))
-    # Plain marks, not bold: "**...]***" is ambiguous Markdown ("^" is escaped for LaTeX). A row
-    # without the seed check (an older differences.csv) has no "seeds_disagree": no "^".
+    # Plain marks, not bold: "**...]***" is ambiguous Markdown ("^" and "~" are escaped for LaTeX). A
+    # row without the seed check (an older differences.csv) has no "seeds_disagree": no "^".
     mark = ("*" if row["significant"] else "") + ("^" if row.get("seeds_disagree", False) in (True,) else "")
-    return f"{row['diff'] * 100:+.1f} [{lo}, {hi}]{mark}", False
+    below = mdd is not None and not math.isnan(mdd) and abs(row["diff"]) < mdd
+    return f"{row['diff'] * 100:+.1f} [{lo}, {hi}]{mark}{'~' * below}", False
+
+
+def mdd_line(pools, metric: str, n_seeds=()) -> str:
+    """The line under a differences table: its minimal detectable difference(s) (stats.pooled_mdd) in
+    points, and n/a where it is undefined; ``n_seeds``: the seed counts of the pairs shown."""
+    one_seed = sum(1 for n in n_seeds if not pd.isna(n) and n < 2)
+    if not pools:
+        why = "one seed" if n_seeds and one_seed == len(n_seeds) else "no per-seed spread"
+        return (f"Minimal detectable difference: n/a ({why}; it needs the per-seed differences of at least "
+                "two seeds).")
+    parts = [f"{p.mdd * 100:.1f} over {p.n_seeds} seeds (pooled per-seed SD {p.sd * 100:.2f} over {p.n_pairs} "
+             f"pair{'s' * (p.n_pairs != 1)})" for p in pools]
+    if one_seed:
+        parts.append(f"n/a for the {one_seed} pair{'s' * (one_seed != 1)} with one seed")
+    return (f"Minimal detectable difference, {metric} percentage points ({MDD_POWER * 100:.0f} % power, two-sided "
+            "paired t-test over seeds at alpha 0.05): " + "; ".join(parts) + ".")
+
+
+def _with_mdd(table: "Table", shown: list[dict], metric: str) -> dict[int, float]:
+    """Pools the per-seed SDs of the pairs ``shown`` into ``table``'s MDD and its line; returns seed
+    count -> MDD (fractions) for the ``~`` marks. An older differences.csv without ``seed_sd`` has none."""
+    n_seeds = [c.get("n_seeds", np.nan) for c in shown]
+    table.mdd = pooled_mdd([c.get("seed_sd", np.nan) for c in shown], n_seeds)
+    table.footer = mdd_line(table.mdd, metric, n_seeds)
+    return {p.n_seeds: p.mdd for p in table.mdd}
+
+
+def _fmt_cell(row, mdd_of: dict[int, float]) -> tuple[str, bool]:
+    n = row.get("n_seeds") if row is not None else None
+    return fmt_diff(row, mdd_of.get(int(n)) if n is not None and not pd.isna(n) else None)
 
 
 def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods: list[str],
@@ -165,17 +202,20 @@ def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods
     table = Table(f"{dataset} / {segmenter}: {metric} difference to " + " / ".join(references)
                   + " (points, 95 % paired bootstrap CI)", ["category", *methods],
                   note=DIFF_NOTE.format(metric=metric, references=" / to ".join(references)))
-    for cat in [c for c in [*categories, AVERAGE] if c in set(sub.category)]:
+    rows = [c for c in [*categories, AVERAGE] if c in set(sub.category)]
+    shown = [cells[k] for k in ((c, m, r) for c in rows for m in methods for r in references) if k in cells]
+    mdd_of = _with_mdd(table, shown, metric)
+    for cat in rows:
         table.rows.append([[(cat, cat == AVERAGE)],
-                           *([fmt_diff(cells.get((cat, m, ref))) for ref in references] for m in methods)])
+                           *([_fmt_cell(cells.get((cat, m, ref)), mdd_of) for ref in references] for m in methods)])
     return table
 
 
 SAMPLER_DIFF_NOTE = ("Each AIAS entry minus each other sampler at the same NFE (same trained model, FARM and "
                      "foreground fusion in every one): seed-averaged {metric} difference in points, 95 % "
                      "paired bootstrap interval over test images pooled over seeds; *: the interval excludes 0; "
-                     "^: the seeds disagree (one seed's own difference has the other sign). "
-                     "Category average where there are several categories.")
+                     "^: the seeds disagree (one seed's own difference has the other sign); " + MDD_MARK
+                     + " Category average where there are several categories.")
 
 
 def sampler_differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, metric: str,
@@ -195,9 +235,11 @@ def sampler_differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str,
     table = Table(f"{dataset} / {segmenter}: AIAS minus each solver at equal NFE, {metric} "
                   f"({category}; points, 95 % paired bootstrap CI)", ["AIAS entry", "NFE", *solvers],
                   note=SAMPLER_DIFF_NOTE.format(metric=metric))
-    for method in sorted(pairs, key=lambda m: (sampler_of(m)[1], m)):
+    entries = sorted(pairs, key=lambda m: (sampler_of(m)[1], m))
+    mdd_of = _with_mdd(table, [cells[k] for k in ((m, s) for m in entries for s in solvers) if k in cells], metric)
+    for method in entries:
         table.rows.append([[(method, False)], [(str(sampler_of(method)[1]), False)],
-                           *([fmt_diff(cells.get((method, s)))] for s in solvers)])
+                           *([_fmt_cell(cells.get((method, s)), mdd_of)] for s in solvers)])
     return table
 
 
@@ -277,6 +319,8 @@ def to_markdown(table: Table) -> str:
     lines = [f"#### {table.title}", "", "| " + " | ".join(table.header) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(table.header) - 1)) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
+    if table.footer:
+        lines += ["", table.footer]
     if table.note:
         lines += ["", f"_{table.note}_"]
     return "\n".join(lines) + "\n"
@@ -284,7 +328,7 @@ def to_markdown(table: Table) -> str:
 
 def _tex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("^", r"\textasciicircum{}")):
+                 ("^", r"\textasciicircum{}"), ("~", r"\textasciitilde{}")):
         text = text.replace(a, b)
     return text.replace("±", r"$\pm$")
 
@@ -302,6 +346,8 @@ def to_latex(table: Table) -> str:
             lines.append(r"\midrule")
         lines.append(" & ".join(cell(c) for c in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.footer:
+        lines.append(rf"\par\smallskip\parbox{{\linewidth}}{{\scriptsize {_tex_escape(table.footer)}}}")
     if table.note:
         lines.append(rf"\par\smallskip\parbox{{\linewidth}}{{\tiny {_tex_escape(table.note)}}}")
     lines.append(r"\end{table}")
