@@ -13,15 +13,17 @@ opc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(opc)
 
 
-def test_late_share_by_hand():
-    # 10 steps: first 10 % = [10], 60-80 % = [4, 3] (mean 3.5), last 20 % = [3, 3] (mean 3):
-    # (3.5 - 3) / (10 - 3) = 1/14
-    v = np.array([10, 8, 6, 5, 4.5, 4, 4, 3, 3, 3], float)
-    assert abs(opc.late_share(v) - 0.5 / 7) < 1e-12
-    # still falling linearly: 0.2 of the drop happens in the last 20 % of the steps
-    lin = np.linspace(1.0, 0.0, 100)
-    assert opc.late_share(lin) > 0.2
-    assert np.isnan(opc.late_share(np.ones(20)))          # no improvement at all
+def test_late_drop_by_hand():
+    # 10 steps: 60-80 % = [4, 3] (mean 3.5), 80-100 % = [3, 2] (mean 2.5): drop 1 / 2.5 = 0.4, but
+    # 1 <= 2 SE = 2 sqrt(0.5/2 + 0.5/2) = 1.41: a drop this small against that noise counts as flat
+    v = np.array([10, 8, 6, 5, 4.5, 4, 4, 3, 3, 2], float)
+    rel, flat = opc.late_drop(v)
+    assert abs(rel - 0.4) < 1e-12 and flat
+    lin = np.linspace(1.0, 0.5, 100)              # still falling, no noise: not flat
+    rel, flat = opc.late_drop(lin)
+    assert rel > 0.1 and not flat
+    noisy = 0.02 + 0.005 * np.random.default_rng(0).standard_normal(600)   # a noisy plateau: flat
+    assert opc.late_drop(noisy)[1]
 
 
 def test_writes_copies_table_and_figure_and_fails_on_a_curve_still_falling(tmp_path):
