@@ -87,7 +87,8 @@ def _add_generators(sub) -> None:
 
 def _add_synthesis(sub) -> None:
     """`fast methods`, `fast synthesize` and `fast grid`."""
-    p = sub.add_parser("methods", help="list the synthesis methods of the registry")
+    p = sub.add_parser("methods", help="list the synthesis methods of the registry (grouped; NAME: one in full)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="print these methods in full")
     p.set_defaults(func=_stage("fast.stages.methods", "run_methods"))
 
     p = sub.add_parser("synthesize", help="synthesise n_per_type image+mask pairs per anomaly type")

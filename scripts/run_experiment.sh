@@ -4,7 +4,9 @@
 # Runs `snakemake --cores $CORES --configfile CONFIG` in this checkout (data and results under its
 # paths), then copies into OUTDIR: the tables (comparison.md/.tex, summary.csv with every per-seed
 # number, differences.csv, per_type.csv, fidelity.csv, efficiency.csv, summary.json), the figures and the sample
-# grid, per_image/ (each run's per_image.csv + metrics.json, the evaluation layout: any pairwise
+# grid, training/ (every generator's train_log.csv, in-mask loss curves and convergence.csv:
+# scripts/own_part_curves.py), methods.txt (`fast methods`: every method's departures), per_image/
+# (each run's per_image.csv + metrics.json, the evaluation layout: any pairwise
 # difference can be recomputed from the published files with scripts/pairwise_differences.py
 # OUTDIR/per_image), the exact config, and run.json (commit, machine, cores, wall time, whether each
 # segmenter seed trained on a synthetic set of its own: synthesis.per_seed) + rule_times.csv (per
@@ -34,6 +36,13 @@ rm -rf "$OUT/per_image"
   mkdir -p "$OUT/per_image/$(dirname "$f")" && cp "$RESULTS/segmentation/$f" "$OUT/per_image/$f"
 done
 cp "$CONFIG" "$OUT/config.yaml"
+# every generator's training curves and whether each flattened (exit 1: a budget too short, said here)
+rm -rf "$OUT/training"
+if [ -d "$RESULTS/generators" ] && ! python3 scripts/own_part_curves.py "$RESULTS/generators" "$OUT/training" > /dev/null; then
+  echo "run_experiment: warning: a generator's in-mask loss was still falling (see $OUT/training/convergence.csv)" >&2
+fi
+# what exactly was compared: each method's description and its departures from its paper
+fast methods > "$OUT/methods.txt"
 python3 - "$RESULTS/benchmarks" "$OUT" "$start" "$end" "$CONFIG" "$CORES" <<'PY'
 import csv, json, os, platform, subprocess, sys
 from collections import defaultdict

@@ -238,3 +238,23 @@ def test_the_parser_sees_unwrapped_outputs(path):
     items = dict(output_items(body))
     assert not is_report(items["t"]) and is_report(items["r"])
     assert FIGURE_OR_TABLE.search(literal_tail(items["t"]))
+
+
+def test_fast_methods_is_grouped_and_says_each_departure_once(capsys):
+    """Three groups; the `fast` model's departures printed once (its ablations and frontier rows
+    refer back to it); `fast methods NAME` prints one method in full; an unknown name is exit 2."""
+    from fast.cli import main
+    from fast.methods import REGISTRY
+    from fast.methods.listing import describe_parts
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    fast_departures = describe_parts("fast")[1]
+    assert out.count(fast_departures) == 1 and out.count("departures (all") == 2
+    assert out.count("as `fast` above") == 2
+    assert all(f"\n{name} " in out for name in REGISTRY)
+    assert len(out.splitlines()) < len(REGISTRY) + 25
+    assert main(["methods", "stage"]) == 0
+    one = capsys.readouterr().out
+    assert one.startswith("stage (generator: stage)") and describe_parts("stage")[1] in one
+    assert main(["methods", "nope"]) == 2

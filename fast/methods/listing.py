@@ -40,20 +40,34 @@ def _with_departures(description: str, departures: str) -> str:
     return f"{description} | departures: {departures}" if departures else description
 
 
-def describe(name: str) -> str:
-    """The method's description and, when it states them, its departures from its paper."""
+def describe_parts(name: str) -> tuple[str, str]:
+    """(description, departures from its paper) of method ``name``."""
     module = registry.REGISTRY[name].split(":")[0]
     if importlib.util.find_spec(module) is None:
-        return "(not implemented yet: module %s missing)" % module
+        return "(not implemented yet: module %s missing)" % module, ""
     attrs = _class_attributes(module).get(name)
     if attrs and attrs["description"]:
-        return _with_departures(attrs["description"], attrs.get("departures", ""))
+        return attrs["description"], attrs.get("departures", "")
     try:
         from fast.config import load_config
 
         cfg = load_config({"experiment": "list", "datasets": {"synthetic": {"categories": ["x"]}},
                            "methods": [name]})
         method = registry.build_method(name, cfg)
-        return _with_departures(method.description or "(no description)", method.departures)
+        return method.description or "(no description)", method.departures
     except Exception as exc:  # listing must not fail because one method is broken
-        return f"(unavailable: {type(exc).__name__}: {exc})"
+        return f"(unavailable: {type(exc).__name__}: {exc})", ""
+
+
+def describe(name: str) -> str:
+    """The method's description and, when it states them, its departures from its paper."""
+    return _with_departures(*describe_parts(name))
+
+
+def group_of(name: str) -> str:
+    """The listing group: the papers' methods and baselines, ablations of FAST, or the frontier."""
+    if name in registry.SWEEP:
+        return "frontier"
+    if name.startswith("fast-"):
+        return "ablations"
+    return "methods"
