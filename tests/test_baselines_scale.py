@@ -1,4 +1,4 @@
-"""The hand-crafted baselines behave the same at every image size (METHODS.md, "Hand-crafted
+"""The hand-crafted baselines behave the same at every image size (docs/methods.md, "Hand-crafted
 baselines"): DRAEM's Perlin scale range, NSA's seamless blend and aspect-kept resize, the
 CutPaste scar's footprint. Each test failed (or, for the scar, is a guard) on the code before the
 fix; the numbers in the comments were measured."""

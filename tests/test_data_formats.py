@@ -72,7 +72,7 @@ def test_scan_dummy_format(name, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(DEFAULTS))
 def test_prepare_dummy_format(name, tmp_path):
-    """Splits follow PROTOCOL.md, images are N x N PNG, and at the source resolution every
+    """Splits follow docs/protocol.md, images are N x N PNG, and at the source resolution every
     prepared mask equals the mask the dummy writer drew (so each format's mask encoding and
     threshold is read correctly: VisA class ids, Magnetic Tile grey levels, BMP labels)."""
     spec = write_dummy(name, tmp_path / "raw")

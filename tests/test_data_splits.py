@@ -1,4 +1,4 @@
-"""Split rules of PROTOCOL.md, determinism of `fast prepare`, and the leakage test: no seg_test
+"""Split rules of docs/protocol.md, determinism of `fast prepare`, and the leakage test: no seg_test
 image content (by sha256) reaches a training split, even when the dataset holds duplicates."""
 
 from __future__ import annotations

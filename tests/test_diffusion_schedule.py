@@ -19,7 +19,7 @@ SCALED = Schedule(1000, "scaled_linear", 0.00085, 0.012)
 
 
 def jump_posterior(ac: torch.Tensor, ts: int, te: int):
-    """Closed-form q(z_te | z_ts, x0) (METHODS.md), written independently of the composition."""
+    """Closed-form q(z_te | z_ts, x0) (docs/methods.md), written independently of the composition."""
     a_s = float(ac[ts])
     a_e = 1.0 if te < 0 else float(ac[te])
     Pi = math.sqrt(a_s / a_e) * (1 - a_e) / (1 - a_s)

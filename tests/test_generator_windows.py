@@ -1,5 +1,5 @@
 """Generators that can learn defects: windows at native resolution, mask-aware inputs, the
-mask-weighted loss and FAST's training regime without the shortcut (METHODS.md, FAST)."""
+mask-weighted loss and FAST's training regime without the shortcut (docs/methods.md, FAST)."""
 
 from __future__ import annotations
 

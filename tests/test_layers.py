@@ -1,4 +1,4 @@
-"""The package's layers import only downward (ARCHITECTURE.md "Layers"), checked on the source.
+"""The package's layers import only downward (docs/architecture.md "Layers"), checked on the source.
 
 Every ``import fast.x`` / ``from fast.x import y`` / ``from fast import x`` of every module
 (function-level imports included: a lazy import is still a dependency) is resolved to its top-level

@@ -1,4 +1,4 @@
-"""PROTOCOL.md: no `seg_test` (nor `normal_test`) file may reach any training step, checked by
+"""docs/protocol.md: no `seg_test` (nor `normal_test`) file may reach any training step, checked by
 content hash, not by path.
 
 Every image file that any training step opens (generator training of every trainable method, the

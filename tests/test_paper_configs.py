@@ -94,7 +94,7 @@ def test_paper_config_validates_and_has_the_papers_settings(name):
 
 
 def test_every_paper_setting_is_commented_with_its_source():
-    """Keys that come from a paper say so on their line (FAST, the authors' config, METHODS.md)."""
+    """Keys that come from a paper say so on their line (FAST, the authors' config, docs/methods.md)."""
     keys = ("backbone:", "pretrained:", "beta_start:", "beta_end:", "widths:", "lambda:", "batch_size: 8",
             "lr: 0.002", "num_vectors:", "resolution:", "n_per_type:", "segmenters:")
     for name, path in CONFIGS.items():

@@ -42,7 +42,7 @@ def _inputs(b=3, c=2, s=8, seed=0):
 
 
 def _reference_ddpm(model, x_bg, mask, cond, g):
-    """Ancestral DDPM with background fusion, float64, straight from METHODS.md's formulas
+    """Ancestral DDPM with background fusion, float64, straight from docs/methods.md's formulas
     (noise drawn in the samplers' order: start, then per step posterior noise, fusion noise)."""
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float32).double()
     abar = torch.cumprod(1 - betas, 0)
@@ -214,7 +214,7 @@ def _abar():
 
 def _reference_aias(model, x_bg, mask, cond, steps, g, t_fine=2, farm=True, clip=True, update_from="z",
                     start="noise"):
-    """AIAS from METHODS.md: S evenly spaced segments T-1 -> t_fine-1, each the closed-form jump
+    """AIAS from docs/methods.md: S evenly spaced segments T-1 -> t_fine-1, each the closed-form jump
     posterior q(z_te | z_ts, x0_hat) (FARM-injected network input at t >= 0.1 T), then t_fine single
     DDPM steps (below 0.1 T here: without FARM); background fused at the landing level after every update (float64)."""
     abar = _abar()

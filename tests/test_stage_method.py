@@ -54,7 +54,7 @@ def _inputs(seed=0, b=2, c=2, s=8):
 
 
 def reference_stage(model, x_bg, mask, cond, steps, seed):
-    """STAGE sampling written out from METHODS.md with closed-form jump posteriors (float64)."""
+    """STAGE sampling written out from docs/methods.md with closed-form jump posteriors (float64)."""
     abar = ref_abar()
     ab = lambda t: 1.0 if t < 0 else float(abar[t])
     bounds = [int(v) for v in np.round(np.linspace(T - 1, -1, steps + 1))]

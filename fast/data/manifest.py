@@ -3,7 +3,7 @@
 One row per image with (at least) the columns of MANIFEST_COLUMNS; paths relative to the
 manifest's directory; ``mask`` empty for normals; ``anomaly_type`` is ``good`` for normals.
 Every consumer reads prepared data through :class:`PreparedCategory`, whose views keep the
-split rules of PROTOCOL.md: only ``gen_train`` anomalies and ``normal_train`` normals are ever
+split rules of docs/protocol.md: only ``gen_train`` anomalies and ``normal_train`` normals are ever
 handed to a training step.
 """
 

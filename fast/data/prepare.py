@@ -1,5 +1,5 @@
 """`fast prepare`: a local copy as published -> ``OUT/<dataset>/<category>/manifest.csv`` plus the
-resized images and masks beside it, split by the rules of PROTOCOL.md (fast.data.splits).
+resized images and masks beside it, split by the rules of docs/protocol.md (fast.data.splits).
 
 Every category directory is written to a temporary name and renamed only when all requested
 categories are complete: bad input (unknown dataset or category, unreadable image, missing mask,

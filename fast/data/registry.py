@@ -1,4 +1,4 @@
-"""Registry of dataset formats (PROTOCOL.md, "Datasets"), in the manner of anomalib's datamodules.
+"""Registry of dataset formats (docs/protocol.md, "Datasets"), in the manner of anomalib's datamodules.
 
 Each format module in ``fast.data.formats`` holds a download record (:class:`DownloadInfo`) and a
 scanner that lists the images of one category as published (:class:`Sample`). Nothing here reads

@@ -1,4 +1,4 @@
-"""The split rules of PROTOCOL.md ("Splits"), as pure functions of the scanned samples.
+"""The split rules of docs/protocol.md ("Splits"), as pure functions of the scanned samples.
 
 Per category and anomaly type, anomalous images sorted by file name (the sample key): the first
 ceil(n/3) -> ``gen_train``, the rest -> ``seg_test``. Normals: the dataset's train normals ->

@@ -1,4 +1,4 @@
-"""Training and synthesis windows cut from prepared images (PROTOCOL.md, Sizes: ``patch``).
+"""Training and synthesis windows cut from prepared images (docs/protocol.md, Sizes: ``patch``).
 
 A window is a square ``side`` x ``side`` region at (y0, x0) of an image; models see it resized to
 ``patch`` x ``patch`` (``side == patch`` unless the defect is larger than a window, then the window

@@ -1,6 +1,6 @@
 """FARM (Foreground-Aware Reconstruction Module) and the optional epsilon adaptor.
 
-FARM(z_t, M, t) estimates the anomaly-only clean content M * z0 (METHODS.md, FAST/FARM):
+FARM(z_t, M, t) estimates the anomaly-only clean content M * z0 (docs/methods.md, FAST/FARM):
 encoder of three [conv3x3-BN-ReLU]x2 stages (``widths``), downsampling by 2 between stages;
 sinusoidal tau_t (dim 128) -> Linear added to the encoder output; background-adaptive soft
 mask M_soft = M_d + (1 - M_d) sigmoid(f_bg(tau_t)) with f_bg an MLP giving one value per

@@ -1,4 +1,4 @@
-"""Mask resizing to a model grid (one rule, METHODS.md, Notation): the area resize (the fraction of
+"""Mask resizing to a model grid (one rule, docs/methods.md, Notation): the area resize (the fraction of
 each output pixel the mask covers) thresholded at >= 0.5, and never let a small defect vanish:
 where that empties a sample's non-empty mask, every output pixel the defect touches (> 0) is kept.
 

@@ -1,4 +1,4 @@
-"""Registry of synthesis methods (names from METHODS.md). Adding a method = one module + one line.
+"""Registry of synthesis methods (names from docs/methods.md). Adding a method = one module + one line.
 
 Each entry is ``name -> "module:factory"``; the factory takes ``(cfg, name)`` and returns a
 :class:`~fast.methods.base.SynthesisMethod`. Imports are lazy so that listing is cheap.
@@ -74,7 +74,7 @@ SAMPLER_OF: dict[str, str] = {
     **{name: s for name, (s, _) in SWEEP.items()},
 }
 
-# Rows of every table that are not synthesis methods (PROTOCOL.md, downstream segmentation).
+# Rows of every table that are not synthesis methods (docs/protocol.md, downstream segmentation).
 REFERENCE_ROWS = ("real-fewshot", "no-anomalies")
 
 

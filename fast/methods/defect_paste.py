@@ -1,4 +1,4 @@
-"""Defect paste (`defect-paste`): the practitioner's baseline, not in the papers (METHODS.md).
+"""Defect paste (`defect-paste`): the practitioner's baseline, not in the papers (docs/methods.md).
 
 Training-free. A real defect of the requested anomaly type is cut out of a ``gen_train`` image
 under its own mask (one connected component, or the image's whole mask) and pasted onto the

@@ -1,7 +1,7 @@
 """FAST (`fast`) and its sampling ablations: one generator (backbone + FARM, Algorithm 1) sampled
 with AIAS (S = aias.steps; `fast-aias50`: S = 50; `fast-nofarm`: no FARM injection) or with
 diffusers' samplers (`fast-ddpm1000`, `fast-ddim50` (eta 0), `fast-plms50`, `fast-dpmpp20`), all with
-the same foreground fusion and image-space composite. See METHODS.md, FAST.
+the same foreground fusion and image-space composite. See docs/methods.md, FAST.
 
 Training regime: Algorithm 1 with a FROZEN epsilon model, as in the paper (its LDM UNet is frozen).
 The generator starts from the shared base model (fast.methods.base_model); on the pixel backbone

@@ -1,4 +1,4 @@
-"""Masks for synthesis (METHODS.md, "Masks for synthesis"): Perlin masks and the shared mask pool.
+"""Masks for synthesis (docs/methods.md, "Masks for synthesis"): Perlin masks and the shared mask pool.
 
 The pool holds, per anomaly type, the real masks of the ``gen_train`` split. A draw picks one
 entry, optionally flips / rotates it by a multiple of 90 degrees and translates it so that it lies
@@ -187,7 +187,7 @@ class MaskPool:
     def draw(self, anomaly_type: str, background: np.ndarray,
              rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """One uint8 {0,1} mask of the background's size and a description of where it came from.
-        A type without any real mask (should not happen with PROTOCOL.md splits) gets Perlin."""
+        A type without any real mask (should not happen with docs/protocol.md splits) gets Perlin."""
         shape = background.shape[:2]
         entries = self.masks.get(anomaly_type, [])
         use_perlin = not entries or (self.perlin and rng.random() < self.perlin_fraction)

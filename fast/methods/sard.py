@@ -1,5 +1,5 @@
 """SARD (`sard`, arXiv 2508.03143): region-constrained diffusion + discriminative mask guidance.
-Implemented after the paper's description (no public code); METHODS.md, SARD.
+Implemented after the paper's description (no public code); docs/methods.md, SARD.
 
 Sampling (:class:`SardSampler`, region-constrained diffusion, RCD): strided ancestral DDPM over
 ``steps`` evenly spaced timesteps (each stride the exact jump posterior, shared with AIAS); only

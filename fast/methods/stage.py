@@ -1,4 +1,4 @@
-"""STAGE (`stage`, arXiv 2509.06693): graded diffusion with explicit mask alignment (METHODS.md, STAGE).
+"""STAGE (`stage`, arXiv 2509.06693): graded diffusion with explicit mask alignment (docs/methods.md, STAGE).
 
 Generator: the shared backbone (pixel UNet or LDM) plus two zero-initialised conv adapters on its
 epsilon output (FAST's optional ``Adaptor`` module): ``stage_ad_img`` for the image branch and

@@ -1,4 +1,4 @@
-"""STAGE's two timestep rules (METHODS.md, STAGE), written for any schedule length T.
+"""STAGE's two timestep rules (docs/methods.md, STAGE), written for any schedule length T.
 
 - Explicit mask alignment (EMA): M_t = M + a_t (1 - M), a_t = clip((t - 200) / 800, 0, 1) at
   T = 1000; the breakpoints scale with T (t - 0.2 T) / (0.8 T), so the whole image is editable at

@@ -1,4 +1,4 @@
-"""Figures of PROTOCOL.md (seaborn): per-category bars; the frontier: downstream quality and
+"""Figures of docs/protocol.md (seaborn): per-category bars; the frontier: downstream quality and
 generator fidelity vs NFE and vs seconds per image, one curve per sampler family."""
 
 from __future__ import annotations

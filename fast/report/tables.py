@@ -1,4 +1,4 @@
-"""Tables of PROTOCOL.md from the tidy metrics: summary, comparison (Markdown + LaTeX), efficiency.
+"""Tables of docs/protocol.md from the tidy metrics: summary, comparison (Markdown + LaTeX), efficiency.
 
 Aggregation, in one place: per (dataset, segmenter, method, category) the mean and sample std over
 seeds; the "average" row first averages the categories within each seed, then takes mean and std

@@ -1,4 +1,4 @@
-"""AIAS: Anomaly-Informed Accelerated Sampling (METHODS.md, FAST/AIAS).
+"""AIAS: Anomaly-Informed Accelerated Sampling (docs/methods.md, FAST/AIAS).
 
 Segment coefficients: treating x0_hat as constant over the segment [t_start -> t_end], the
 composition of the single DDPM posterior steps t_start, t_start-1, ..., t_end+1 is one affine
@@ -8,7 +8,7 @@ Indexing (diffusers): timestep t has abar_t = alphas_cumprod[t]; t = -1 is the c
 (abar = 1). Segment boundaries b_0 = T-1 > b_1 > ... > b_S = t_fine - 1 are evenly spaced
 integers; the fine stage is then t_fine single DDPM steps t = t_fine-1, ..., 0 (the last one to
 the clean sample), so NFE = S + t_fine, and S = T, t_fine = 0 is exactly ancestral DDPM.
-(METHODS.md counts t from 1 with abar_0 = 1; its "t_fine .. 1" are our t_fine-1 .. 0.)
+(docs/methods.md counts t from 1 with abar_0 = 1; its "t_fine .. 1" are our t_fine-1 .. 0.)
 
 The plans (boundaries and every segment's (Pi, Sigma, V)) are computed once per schedule and step
 count (``aias_plan``, ``strided_plan``: cached), so a sampling loop only multiplies.
