@@ -167,6 +167,7 @@ def test_train_on_windows_records_them_and_evaluates_whole_images(tmp_path):
     assert (tc["patch"], tc["train_window"], tc["resolution"]) == (32, 32, 64)
     assert "defect component" in tc["window_sampling"] and "overlapping the image" in tc["window_sampling"]
     assert tc["normal_windows"] == "covering"                   # the schema default
+    assert 0 < tc["recalibration_seconds"] < tc["wall_seconds"]  # the whole-image BatchNorm pass, timed
     assert main(["evaluate", "--config", _config(32), *common, "--model", str(out), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resolution"] == 64 and metrics["n_images"] == 7
@@ -180,6 +181,7 @@ def test_train_without_patch_records_whole_images(tmp_path):
                  "--seed", "0", "--out", str(out)]) == 0
     tc = json.loads((out / "train_config.json").read_text())
     assert (tc["patch"], tc["train_window"]) == (None, 64) and tc["window_sampling"].startswith("whole")
+    assert tc["recalibration_seconds"] < 0.01                  # no windows: no recalibration
 
 
 def test_batchnorm_statistics_are_re_estimated_on_whole_images():

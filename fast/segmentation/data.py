@@ -34,6 +34,7 @@ from fast.data.manifest import TEST_SPLITS, PreparedCategory
 from fast.data.windows import covering_window, crop, crop_mask, defect_window, random_window
 from fast.errors import FastError
 from fast.methods import REFERENCE_ROWS
+from fast.segmentation.cache import cached, entry_name
 
 
 @dataclass
@@ -48,7 +49,8 @@ class Pool:
 
 
 def _fit(image: np.ndarray, mask: np.ndarray, size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize to size x size (bilinear image, nearest mask) and convert to ``channels``."""
+    """Resize to size x size (bilinear image, nearest mask) and convert to ``channels``: uint8
+    image (C, H, W) and uint8 mask (H, W) in {0, 1}."""
     if image.ndim == 2:
         image = image[..., None]
     if image.shape[2] != channels:
@@ -62,20 +64,43 @@ def _fit(image: np.ndarray, mask: np.ndarray, size: int, channels: int) -> tuple
         image = np.stack(chans, axis=-1)
     if mask.shape != (size, size):
         mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((size, size), Image.NEAREST))
-    return image.transpose(2, 0, 1).astype(np.float32) / 255.0, (mask > 0).astype(np.float32)
+    return image.transpose(2, 0, 1).astype(np.uint8), (mask > 0).astype(np.uint8)
+
+
+def _fitted(pairs, size: int, channels: int) -> dict[str, np.ndarray]:
+    """uint8 ``images`` (N, C, H, W) and ``masks`` (N, H, W) of (image, mask) pairs (_fit)."""
+    if not pairs:
+        return {"images": np.zeros((0, channels, size, size), np.uint8), "masks": np.zeros((0, size, size), np.uint8)}
+    imgs, masks = zip(*(_fit(i, m, size, channels) for i, m in pairs))
+    return {"images": np.stack(imgs), "masks": np.stack(masks)}
+
+
+def _pool(fitted: dict[str, np.ndarray]) -> Pool:
+    return Pool(fitted["images"].astype(np.float32) / 255.0, fitted["masks"].astype(np.float32))
 
 
 def _stack(pairs, size: int, channels: int) -> Pool:
-    if not pairs:
-        return Pool(np.zeros((0, channels, size, size), np.float32), np.zeros((0, size, size), np.float32))
-    imgs, masks = zip(*(_fit(i, m, size, channels) for i, m in pairs))
-    return Pool(np.stack(imgs), np.stack(masks))
+    return _pool(_fitted(pairs, size, channels))
+
+
+def _prepared_pair(cat: PreparedCategory, row) -> tuple[np.ndarray, np.ndarray]:
+    """(image, mask) of one manifest row; a normal's empty mask takes the shape of the image
+    already decoded (PreparedCategory.load_mask would decode the image a second time for it)."""
+    image = cat.load_image(row)
+    mask = cat.load_mask(row) if row["mask"] else np.zeros(image.shape[:2], np.uint8)
+    return image, mask
 
 
 def prepared_pool(cat: PreparedCategory, splits: tuple[str, ...], size: int, channels: int) -> tuple[Pool, pd.DataFrame]:
+    """The rows of ``splits`` as a pool, decoded once per prepared category when a cache
+    directory is set (fast.segmentation.cache)."""
     rows = cat.rows(*splits)
-    pairs = [(cat.load_image(r), cat.load_mask(r)) for _, r in rows.iterrows()]
-    return _stack(pairs, size, channels), rows
+
+    def decode() -> dict[str, np.ndarray]:
+        return _fitted([_prepared_pair(cat, r) for _, r in rows.iterrows()], size, channels)
+
+    fitted = cached(lambda: entry_name(cat, splits, size, channels), decode)
+    return _pool(fitted), rows
 
 
 def synthetic_pool(synthetic_dir: str | Path, size: int, channels: int) -> Pool:

@@ -63,10 +63,12 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
             losses.append(float(loss.detach()))
             if step % log_every == 0 or step == seg_cfg["steps"]:
                 log.info("step %d/%d loss %.4f", step, seg_cfg["steps"], np.mean(losses[-log_every:]))
+        steps_done = time.perf_counter()
         if effective_patch(seg_cfg.get("patch"), normal.images.shape[-1]):
             recalibrate_batchnorm(model, [anomalous.images, normal.images], device, seg_cfg["batch_size"])
         wall = time.perf_counter() - start
     record = {"wall_seconds": wall, "steps_per_s": seg_cfg["steps"] / wall if wall > 0 else None,
+              "recalibration_seconds": start + wall - steps_done,
               "final_loss": float(np.mean(losses[-10:])),
               "loss_curve": [float(np.mean(losses[i:i + log_every])) for i in range(0, len(losses), log_every)]}
     return model, record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import torch
 
@@ -11,6 +12,7 @@ from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.methods import REFERENCE_ROWS, REGISTRY
 from fast.segmentation.data import training_pools
+from fast.segmentation.memory import keep_freed_memory
 from fast.segmentation.models import SEGMENTERS
 from fast.segmentation.train import save_segmenter, train_segmenter, window_record
 
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def run_train_segmenter(args) -> int:
+    keep_freed_memory()   # large blocks reused, not page-faulted anew (fast.segmentation.memory)
     cfg = load_config(args.config)
     if args.method not in REGISTRY and args.method not in REFERENCE_ROWS:
         raise FastError(f"unknown method {args.method!r}; known: {', '.join([*REGISTRY, *REFERENCE_ROWS])}")
@@ -27,11 +30,13 @@ def run_train_segmenter(args) -> int:
     size = cfg["resolution"]
     cat = PreparedCategory.load(manifest_path(args.prepared, args.dataset, args.category))
     channels = cat.channels
+    t0 = time.perf_counter()
     anomalous, normal = training_pools(cat, args.method, args.synthetic, size, channels)
+    load_seconds = time.perf_counter() - t0
     device = resolve_device(cfg["device"])
-    log.info("%s/%s %s %s seed %d: %d anomalous + %d normal training images at %d px on %s",
+    log.info("%s/%s %s %s seed %d: %d anomalous + %d normal training images at %d px on %s (read in %.1f s)",
              args.dataset, args.category, args.method, args.segmenter, args.seed, len(anomalous),
-             len(normal), size, device)
+             len(normal), size, device, load_seconds)
     model, record = train_segmenter(anomalous, normal, args.segmenter, args.seed, seg_cfg, device)
     arch, encoder = SEGMENTERS[args.segmenter]
     train_config = {
