@@ -218,7 +218,9 @@ BAD_FOLDERS = {"no defects": (_no_defects, "no anomalous images"),
 
 def assert_refused(capsys, rc: int, needle: str, parent: Path, before: set[str]) -> None:
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
+    # what a terminal shows: the text after each line's last carriage return (a cleared progress bar)
+    lines = [line.split("\r")[-1] for line in err.split("\n")]
+    lines = [line for line in lines if line.strip()]
     assert rc == 2
     assert len(lines) == 1 and lines[0].startswith("fast generate: error:"), err
     assert needle in lines[0] and "Traceback" not in err
@@ -244,6 +246,16 @@ def test_masks_folder_without_pngs_is_refused(folder, tmp_path, capsys):
     capsys.readouterr()
     rc = generate(folder, runs / "out", "--method", "fast", "--masks", str(masks))
     assert_refused(capsys, rc, "no PNG masks", runs, set())
+
+
+def test_masks_of_an_unknown_type_are_refused_before_training(folder, tmp_path, capsys):
+    (tmp_path / "masks" / "hole").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "masks" / "hole" / "a.png")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    capsys.readouterr()
+    rc = generate(folder, runs / "out", "--method", "fast", "--masks", str(tmp_path / "masks"))
+    assert_refused(capsys, rc, "'hole' is not a defect type", runs, set())
 
 
 # -- a real dataset (not run by default: pytest -m slow) ---------------------------------------

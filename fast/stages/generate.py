@@ -79,6 +79,12 @@ def _category(folder: Path) -> str:
     raise FastError(f"FOLDER {folder}: no images/ folder of defects; lay your images out as {LAYOUT}")
 
 
+def _types(folder: Path, category: str) -> list[str]:
+    """FOLDER's defect types, from its file names alone (the order prepared data lists them in)."""
+    fmt = get_format(DATASET)
+    return sorted({s.anomaly_type for s in fmt.scan(folder, category, resolve_options(fmt, {}))} - {GOOD})
+
+
 def _user_masks(directory: Path) -> dict[str | None, list[tuple[str, np.ndarray]]]:
     """``--masks DIR``: binary PNGs per defect type (subfolder name; None for files directly in DIR)."""
     if not directory.is_dir():
@@ -126,6 +132,20 @@ def _removed_on_error(work: Path):
         raise
 
 
+@contextlib.contextmanager
+def _bar(desc: str, total: int, unit: str):
+    """A stage's progress bar that clears itself when the stage fails, so that a refusal stays the
+    one line of the CLI's error."""
+    bar = tqdm(total=total, desc=desc, unit=unit)
+    try:
+        yield bar
+    except BaseException:
+        bar.leave = False
+        raise
+    finally:
+        bar.close()
+
+
 # -- 1. prepare ------------------------------------------------------------------------------------
 
 
@@ -157,7 +177,7 @@ def prepare(folder: Path, category: str, prepared_root: Path, cfg: dict) -> tupl
         log.info("prepare: reusing %s", target)
         return PreparedCategory.load(target), False
     fmt = get_format(DATASET)
-    with tqdm(total=1, desc="prepare", unit="folder") as bar, atomic_dir(target) as tmp:
+    with _bar("prepare", 1, "folder") as bar, atomic_dir(target) as tmp:
         prepare_category(fmt, folder, category, tmp, int(cfg["resolution"]), int(cfg["seed"]),
                          resolve_options(fmt, {}))
         _all_for_training(tmp / "manifest.csv")
@@ -220,17 +240,25 @@ def train(method: str, cfg: dict, prepared: PreparedCategory, root: Path, fresh_
 # -- 3. synthesize -------------------------------------------------------------------------------
 
 
-def apply_masks(requests: list, masks: dict[str | None, list[tuple[str, np.ndarray]]], types: list[str],
-                directory: Path) -> None:
-    """Give each request of a type with given masks the next of them (cycling), resized to its
-    background; types without given masks keep their pool masks."""
+def masks_by_type(masks: dict[str | None, list[tuple[str, np.ndarray]]], types: list[str],
+                  directory: Path) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """The given masks per defect type of FOLDER (flat ones: the first type); checked before anything
+    is written, since the generator only knows FOLDER's types."""
     by_type: dict[str, list[tuple[str, np.ndarray]]] = {}
+    if not types:  # a folder without defects: prepare refuses it, naming what is missing
+        return by_type
     for key, entries in masks.items():
         t = types[0] if key is None else key
         if t not in types:
             raise FastError(f"--masks {directory / key}: {key!r} is not a defect type of FOLDER (its types: "
                             f"{', '.join(types)}); name the subfolder after one of them")
         by_type.setdefault(t, []).extend(entries)
+    return by_type
+
+
+def apply_masks(requests: list, by_type: dict[str, list[tuple[str, np.ndarray]]]) -> None:
+    """Give each request of a type with given masks the next of them (cycling), resized to its
+    background; types without given masks keep their pool masks."""
     used: dict[str, int] = {}
     for req in requests:
         entries = by_type.get(req.anomaly_type)
@@ -267,6 +295,7 @@ def run_generate(args) -> int:
     folder = Path(args.folder)
     category = _category(folder)
     masks = _user_masks(Path(args.masks)) if args.masks else None
+    given = masks_by_type(masks, _types(folder, category), Path(args.masks)) if masks is not None else None
     method = _method(args.method, cfg, masks)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")
@@ -279,8 +308,8 @@ def run_generate(args) -> int:
         seed = category_seed(int(cfg["seed"]), DATASET, category)
         requests = make_requests(prepared, cfg["synthesis"]["mask_pool"], n_per_type, seed,
                                  use_pool_masks=method.uses_pool_masks)
-        if masks is not None:
-            apply_masks(requests, masks, prepared.anomaly_types, Path(args.masks))
+        if given is not None:
+            apply_masks(requests, given)
     normals = [prepared.root / p for p in prepared.rows("normal_train")["image"]]
     with atomic_dir(out) as tmp:
         timing = write_synthetic(tmp, method, requests, seed, device=_device(method, cfg),
@@ -288,15 +317,16 @@ def run_generate(args) -> int:
                                  extra_timing={"dataset": DATASET, "category": category, "seed": int(cfg["seed"]),
                                                "method_seed": seed, "n_per_type": n_per_type},
                                  manifest_seed=int(cfg["seed"]))
-        for step in tqdm(["preview", *exports], desc="preview + exports", unit="file"):
-            if step == "preview":
-                write_preview(tmp / "preview.png", tmp, prepared, args.method)
-            else:
-                export(tmp / step, step, tmp, normals)
+        with _bar("preview + exports", 1 + len(exports), "file") as bar:
+            write_preview(tmp / "preview.png", tmp, prepared, args.method)
+            bar.update(1)
+            for fmt in exports:
+                export(tmp / fmt, fmt, tmp, normals)
+                bar.update(1)
     log.info("generate: %d pairs of %s (%s) -> %s%s", timing["images"], args.method, ", ".join(prepared.anomaly_types),
              out, f" (exports: {', '.join(exports)})" if exports else "")
     return 0
 
 
-__all__ = ["DEFAULT_CONFIG", "FORMATS", "apply_masks", "finished", "generator_chain", "prepare", "run_generate",
-           "train", "write_preview"]
+__all__ = ["DEFAULT_CONFIG", "FORMATS", "apply_masks", "finished", "generator_chain", "masks_by_type", "prepare",
+           "run_generate", "train", "write_preview"]
