@@ -258,6 +258,24 @@ def test_masks_of_an_unknown_type_are_refused_before_training(folder, tmp_path, 
     assert_refused(capsys, rc, "'hole' is not a defect type", runs, set())
 
 
+def test_unknown_method_is_refused(folder, tmp_path, capsys):
+    capsys.readouterr()
+    rc = generate(folder, tmp_path / "out", "--method", "no-such-method")
+    assert_refused(capsys, rc, "unknown method", tmp_path, set())
+
+
+def test_cli_lists_generate_with_every_export_layout(capsys):
+    from fast.stages.export import FORMATS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "generate" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "{" + ",".join(FORMATS) + "}" in help_text
+
+
 # -- a real dataset (not run by default: pytest -m slow) ---------------------------------------
 
 

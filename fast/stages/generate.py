@@ -59,6 +59,8 @@ LAYOUT = "FOLDER/images/<type>/, FOLDER/masks/<type>/ (same file names) and FOLD
 def _config(path: str | None, method: str) -> dict:
     """The validated config, with ``methods`` set to the chosen method so that its generator
     geometry and sampling steps are checked now rather than after training."""
+    if method not in registry.REGISTRY:  # before the config's own check of `methods`, which says less
+        raise FastError(f"--method {method!r}: unknown method; known methods: {', '.join(registry.REGISTRY)}")
     if path is None and not DEFAULT_CONFIG.is_file():
         raise FastError(f"default config {DEFAULT_CONFIG} not found: pass --config FILE")
     cfg = load_config(path or DEFAULT_CONFIG)
@@ -108,8 +110,6 @@ def _user_masks(directory: Path) -> dict[str | None, list[tuple[str, np.ndarray]
 
 
 def _method(name: str, cfg: dict, masks: dict | None) -> registry.SynthesisMethod:
-    if name not in registry.REGISTRY:
-        raise FastError(f"--method {name!r}: unknown method; known methods: {', '.join(registry.REGISTRY)}")
     method = registry.build_method(name, cfg)
     if method.generator:  # its sampling steps against the schedule, before any training
         method.validate_sampling()
