@@ -296,6 +296,17 @@ def magnetic_tile_as_folder(source: Path, root: Path) -> Path:
     return folder
 
 
+def test_magnetic_tile_as_folder_on_its_dummy_copy(tmp_path):
+    """The slow test's layout, on the dummy Magnetic Tile (grayscale JPEGs, noisy grey-level masks)."""
+    write_dummy("magnetic_tile", tmp_path / "mt", size=32, n_anomalous=3)
+    folder = magnetic_tile_as_folder(tmp_path / "mt", tmp_path / "data")
+    out = tmp_path / "out"
+    assert generate(folder, out, "--method", "cutpaste", "--n-per-type", "1") == 0
+    table = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False)
+    assert table["anomaly_type"].value_counts().to_dict() == {"blowhole": 1, "crack": 1, "fray": 1}
+    assert np.asarray(Image.open(out / table["image"][0])).ndim == 2  # grayscale stays grayscale
+
+
 @pytest.mark.slow
 def test_generate_on_magnetic_tile_with_the_default_config(tmp_path):
     source = Path(os.environ.get("FAST_DATA_DIR", "")) / "magnetic_tile"
