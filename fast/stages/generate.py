@@ -150,9 +150,12 @@ def _bar(desc: str, total: int, unit: str):
 
 
 def _fingerprint(folder: Path) -> str:
-    """Names, sizes and modification times of every file under FOLDER: changes when the data does."""
+    """Names, sizes and modification times of the files the layout reads: changes when the data
+    does (and not when, say, OUT was put inside FOLDER)."""
     h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
+    options = resolve_options(get_format(DATASET), {})
+    files = [p for key in ("images", "masks", "normal") for p in (folder / options[key]).rglob("*")]
+    for p in sorted(files):
         if p.is_file():
             st = p.stat()
             h.update(f"{p.relative_to(folder).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
