@@ -40,7 +40,7 @@ from fast.data.registry import HALF_MAX, get_format, resolve_options
 from fast.errors import FastError
 from fast.io import atomic_dir, ensure_dir, write_json
 from fast.report.grid import Block, render, tiles_of
-from fast.stages.export import FORMATS, export
+from fast.stages.export import export
 from fast.stages.synthesize import _device, category_seed, make_requests, write_synthetic
 
 log = logging.getLogger(__name__)
@@ -331,5 +331,5 @@ def run_generate(args) -> int:
     return 0
 
 
-__all__ = ["DEFAULT_CONFIG", "FORMATS", "apply_masks", "finished", "generator_chain", "masks_by_type", "prepare",
+__all__ = ["DEFAULT_CONFIG", "apply_masks", "finished", "generator_chain", "masks_by_type", "prepare",
            "run_generate", "train", "write_preview"]
