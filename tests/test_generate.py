@@ -258,6 +258,18 @@ def test_masks_of_an_unknown_type_are_refused_before_training(folder, tmp_path, 
     assert_refused(capsys, rc, "'hole' is not a defect type", runs, set())
 
 
+@pytest.mark.parametrize("where", ["FOLDER itself", "inside FOLDER", "above FOLDER"])
+def test_out_overlapping_the_data_is_refused(tmp_path, capsys, where):
+    folder = tiny_folder(tmp_path / "data")
+    out = {"FOLDER itself": folder, "inside FOLDER": folder / "synthetic", "above FOLDER": tmp_path / "data"}[where]
+    before = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    capsys.readouterr()
+    rc = generate(folder, out, "--method", "cutpaste")
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("fast generate: error:") and len(err.strip().splitlines()) == 1, err
+    assert {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")} == before  # the data untouched
+
+
 def test_unknown_method_is_refused(folder, tmp_path, capsys):
     capsys.readouterr()
     rc = generate(folder, tmp_path / "out", "--method", "no-such-method")

@@ -119,6 +119,23 @@ def _method(name: str, cfg: dict, masks: dict | None) -> registry.SynthesisMetho
     return method
 
 
+def _inside(path: Path, other: Path) -> bool:
+    path, other = path.resolve(), other.resolve()
+    return path == other or path.is_relative_to(other)
+
+
+def _check_paths(folder: Path, out: Path, work: Path, masks: Path | None) -> None:
+    """OUT is replaced whole on every run: it must hold neither the inputs nor WORK, and writing
+    into FOLDER (or WORK into OUT) would feed outputs back in as data."""
+    inputs = [("FOLDER", folder)] + ([("--masks", masks)] if masks is not None else []) + [("--work", work)]
+    for what, path in inputs:
+        if _inside(path, out):
+            raise FastError(f"--out {out} would replace {what} {path}, which lies inside it: choose another --out")
+    for what, path in (("--out", out), ("--work", work)):
+        if _inside(path, folder) or _inside(folder, path):
+            raise FastError(f"{what} {path} overlaps FOLDER {folder}: put it outside your data folder")
+
+
 @contextlib.contextmanager
 def _removed_on_error(work: Path):
     """A WORK directory this run created is removed again when the input turns out to be bad, so
@@ -302,6 +319,7 @@ def run_generate(args) -> int:
     method = _method(args.method, cfg, masks)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")
+    _check_paths(folder, out, work, Path(args.masks) if args.masks else None)
     ensure_dir(out.parent, "--out")
     with _removed_on_error(work):
         prepared, fresh = prepare(folder, category, work / "prepared", cfg)
