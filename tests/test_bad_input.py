@@ -377,6 +377,74 @@ def s_fetch_full_disk_copy(w, tmp, mp):
     return Run(fetch_argv(src, tmp / "raw"), tmp / "raw")
 
 
+def seg_argv(w: World, out: Path, method: str, synthetic: Path | None = None, config: str | None = None) -> list[str]:
+    argv = ["train-segmenter", "--config", config or cfg_json(**{"segmentation.steps": 1}), "--dataset", "synthetic",
+            "--category", "fabric", "--method", method, "--segmenter", "unet", "--seed", "0",
+            "--prepared", str(w.prepared), "--out", str(out)]
+    return argv + (["--synthetic", str(synthetic)] if synthetic else [])
+
+
+# setups: a real full disk (a small tmpfs, filled)
+
+
+def small_full_disk(tmp: Path, size_kib: int, free_kib: int) -> Path:
+    """Mount a tmpfs of ``size_kib`` at tmp/disk and fill it up to ``free_kib``; skip without root."""
+    disk = tmp / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * ((size_kib - free_kib) * 1024))
+    return disk
+
+
+@pytest.fixture
+def unmount(tmp_path):
+    """Unmount tmp/disk after the case, whatever happened."""
+    yield
+    disk = tmp_path / "disk"
+    if disk.is_dir() and os.path.ismount(disk):
+        import gc
+
+        gc.collect()  # a failed torch.save keeps its file open until collected
+        if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(disk)], check=False)  # still busy: detach it
+
+
+def _assert_no_partial_training(out: Path) -> None:
+    """No final weights or record, no temporary, no checkpoint without the last.json that names it."""
+    assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
+    assert temporaries(out) == []
+    ckpt = out / "checkpoints"
+    files = sorted(p.name for p in ckpt.glob("ckpt-*")) if ckpt.is_dir() else []
+    if files:
+        step = json.loads((ckpt / "last.json").read_text())["step"]
+        assert files == [f"ckpt-{step}.optim.pt", f"ckpt-{step}.safetensors"], files
+
+
+def s_train_real_full_disk(free_of_weights: float):
+    """Train on a full tmpfs with room for ``free_of_weights`` x the generator's weights: 0.5 fails
+    on the first weights (SafetensorError), 1.5 fits the checkpoint's weights but not its optimiser
+    state (torch.save's RuntimeError)."""
+    def setup(w, tmp, mp):
+        weights_kib = (w.base / "model.safetensors").stat().st_size // 1024
+        disk = small_full_disk(tmp, 4096, 16 + int(weights_kib * free_of_weights))
+        config = cfg_json(**{"diffusion.train.steps": 2, "diffusion.train.checkpoint_every": 1})
+        return Run(train_argv(w, disk / "gen", config), disk / "gen", check=_assert_no_partial_training)
+    return setup
+
+
+def s_segmenter_real_full_disk(w, tmp, mp):
+    disk = small_full_disk(tmp, 1024, 64)
+
+    def check(out):
+        assert not (out / "model.safetensors").exists() and not (out / "train_config.json").exists()
+        assert temporaries(out) == []
+    return Run(seg_argv(w, disk / "seg", "no-anomalies"), disk / "seg", check=check)
+
+
 # setups: data
 
 
@@ -550,6 +618,16 @@ def s_umask_synth(w, tmp, mp):
     return Run(synth_argv(w, tmp / "syn", "cutpaste"), tmp / "syn", check=check)
 
 
+def s_umask_train(w, tmp, mp):
+    """Weights follow the umask like every other output (safetensors alone writes them 0600)."""
+    os.umask(0o002)
+
+    def check(out):
+        for name in ("model.safetensors", "config.json", "train_log.csv"):
+            assert oct((out / name).stat().st_mode & 0o777) == oct(0o664), name
+    return Run(train_argv(w, tmp / "gen", cfg_json(**{"diffusion.train.steps": 1})), tmp / "gen", check=check)
+
+
 # setups: the ten that already passed (and their kin)
 
 
@@ -693,6 +771,13 @@ CASES = [
          not_says=("corrupt",)),
     Case("fetch-full-disk-copy", s_fetch_full_disk_copy, 2, ("cannot copy", "No space left on device"),
          not_says=("corrupt",), origin="more"),
+    # -- tracebacks before (round 2) --
+    Case("train-real-full-disk-weights", s_train_real_full_disk(0.5), 2,
+         ("cannot write", ".safetensors", "No space left on device", "free space"), RESULT, origin="more"),
+    Case("train-real-full-disk-optimiser-state", s_train_real_full_disk(1.5), 2,
+         ("cannot write", "No space left on device", "free space"), RESULT, origin="more"),
+    Case("train-segmenter-real-full-disk", s_segmenter_real_full_disk, 2,
+         ("cannot write", "seg/model.safetensors", "No space left on device"), RESULT, origin="more"),
     # -- silently wrong before (issue) --
     Case("folder-empty-mask-is-normal", s_folder_empty_mask, 0, (), RESULT),
     Case("mask-mode-1-png", s_folder("mode1"), 0, (), RESULT),
@@ -744,6 +829,7 @@ CASES = [
     Case("sigterm-prepare-cleans-up", s_sigterm, 143, ("terminated (SIGTERM); partial outputs removed",)),
     Case("umask-002-respected-prepare", s_umask, 0, (), RESULT),
     Case("umask-022-respected-synthesize", s_umask_synth, 0, (), RESULT, origin="more"),
+    Case("umask-002-respected-train-weights", s_umask_train, 0, (), RESULT, origin="more"),
     # -- the ten that already passed --
     Case("corrupt-image", s_mvtec(_corrupt), 2, ("cannot read image", "grid/test/crack/001.png"), origin="passing"),
     Case("truncated-jpeg", s_truncated_jpeg, 2, ("cannot read image", "MT_Crack/Imgs"), origin="passing"),
@@ -783,7 +869,7 @@ def test_the_table_covers_the_issue():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case: Case, world, tmp_path, monkeypatch, capsys, caplog):
+def test_bad_input(case: Case, world, tmp_path, monkeypatch, capsys, caplog, unmount):
     caplog.set_level("WARNING")
     umask = os.umask(0o022)
     os.umask(umask)
