@@ -15,6 +15,9 @@ starts writing).
 Writers that do their own I/O (safetensors, ``torch.save``) report a full disk in their own words
 (a SafetensorError, a RuntimeError): :func:`write_failure` recognises those too, so that every
 writer inside :func:`atomic_path` / :func:`atomic_dir` ends in one line naming the target.
+
+Files other jobs wrote (weights, manifests) are read through :func:`read_weights` and
+:func:`read_table`: a truncated or empty file becomes one line naming it and the step to re-run.
 """
 
 from __future__ import annotations
@@ -269,3 +272,33 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
 def read_png(path: str | Path) -> np.ndarray:
     return np.asarray(Image.open(path))
 
+
+# ---------------------------------------------------------------------------------------------
+# reading what another step wrote: a damaged file names itself and the step that writes it
+
+
+def read_weights(path: str | Path, rerun: str) -> dict:
+    """The tensors of a ``.safetensors`` file; a truncated, empty or otherwise unreadable one is a
+    FastError naming the file and ``rerun`` (the command that writes it)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError (truncated, empty), OSError: the file, not the code
+        said = " ".join(str(exc).split())[:200]
+        raise FastError(f"{path}: cannot read these weights ({said}); the file is truncated or damaged: "
+                        f"re-run {rerun}") from None
+
+
+def read_table(path: str | Path, rerun: str):
+    """A CSV written by another step, every value a string; an empty or unparsable file is a
+    FastError naming the file and ``rerun``."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        said = " ".join(str(exc).split())[:200]
+        raise FastError(f"{path}: not a readable table ({said}); re-run {rerun}") from None

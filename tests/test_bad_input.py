@@ -377,11 +377,71 @@ def s_fetch_full_disk_copy(w, tmp, mp):
     return Run(fetch_argv(src, tmp / "raw"), tmp / "raw")
 
 
+# setups: damaged files written by an earlier step
+
+
+def _damage(path: Path, how: str) -> None:
+    """An empty file, or the first half of it (a copy cut short)."""
+    data = path.read_bytes()
+    path.write_bytes(b"" if how == "empty" else data[: len(data) // 2])
+
+
+def s_synth_damaged_weights(how: str):
+    def setup(w, tmp, mp):
+        gen = tmp / "gen"
+        shutil.copytree(w.fast, gen)
+        _damage(gen / "model.safetensors", how)
+        return Run(synth_argv(w, tmp / "syn", gen=gen), tmp / "syn")
+    return setup
+
+
+def s_train_damaged_base(w, tmp, mp):
+    base = tmp / "base"
+    shutil.copytree(w.base, base)
+    _damage(base / "model.safetensors", "empty")
+    return Run(train_argv(w, tmp / "gen", cfg_json(), "fast", base=base), tmp / "gen")
+
+
+def _segmenter_dir(d: Path) -> Path:
+    """What train-segmenter leaves (train_config.json + model.safetensors), weights cut short."""
+    import torch
+    from safetensors.torch import save_file
+
+    d.mkdir(parents=True)
+    (d / "train_config.json").write_text(json.dumps({"segmenter": "unet", "in_channels": 3, "dataset": "synthetic",
+                                                     "category": "fabric", "resolution": 32}))
+    save_file({"w": torch.zeros(64)}, str(d / "model.safetensors"))
+    _damage(d / "model.safetensors", "half")
+    return d
+
+
+def s_evaluate_damaged_weights(w, tmp, mp):
+    model = _segmenter_dir(tmp / "seg")
+    return Run(["evaluate", "--config", cfg_json(), "--dataset", "synthetic", "--category", "fabric",
+                "--prepared", str(w.prepared), "--model", str(model), "--out", str(tmp / "eval")], tmp / "eval")
+
+
+def s_synth_empty_prepared_manifest(w, tmp, mp):
+    prepared = tmp / "prepared"
+    shutil.copytree(w.prepared, prepared)
+    (prepared / "synthetic/fabric/manifest.csv").write_bytes(b"")
+    argv = synth_argv(w, tmp / "syn", "cutpaste")
+    argv[argv.index("--prepared") + 1] = str(prepared)
+    return Run(argv, tmp / "syn")
+
+
 def seg_argv(w: World, out: Path, method: str, synthetic: Path | None = None, config: str | None = None) -> list[str]:
     argv = ["train-segmenter", "--config", config or cfg_json(**{"segmentation.steps": 1}), "--dataset", "synthetic",
             "--category", "fabric", "--method", method, "--segmenter", "unet", "--seed", "0",
             "--prepared", str(w.prepared), "--out", str(out)]
     return argv + (["--synthetic", str(synthetic)] if synthetic else [])
+
+
+def s_segmenter_empty_synthetic_manifest(w, tmp, mp):
+    syn = tmp / "syn"
+    syn.mkdir()
+    (syn / "manifest.csv").write_bytes(b"")
+    return Run(seg_argv(w, tmp / "seg", "cutpaste", syn), tmp / "seg")
 
 
 # setups: a real full disk (a small tmpfs, filled)
@@ -772,6 +832,18 @@ CASES = [
     Case("fetch-full-disk-copy", s_fetch_full_disk_copy, 2, ("cannot copy", "No space left on device"),
          not_says=("corrupt",), origin="more"),
     # -- tracebacks before (round 2) --
+    Case("synthesize-truncated-generator-weights", s_synth_damaged_weights("half"), 2,
+         ("model.safetensors", "truncated or damaged", "re-run `fast train"), origin="more"),
+    Case("synthesize-empty-generator-weights", s_synth_damaged_weights("empty"), 2,
+         ("model.safetensors", "re-run `fast train"), origin="more"),
+    Case("train-base-dir-empty-weights", s_train_damaged_base, 2,
+         ("base/model.safetensors", "re-run `fast train"), origin="more"),
+    Case("evaluate-truncated-segmenter-weights", s_evaluate_damaged_weights, 2,
+         ("seg/model.safetensors", "re-run `fast train-segmenter"), origin="more"),
+    Case("synthesize-empty-prepared-manifest", s_synth_empty_prepared_manifest, 2,
+         ("fabric/manifest.csv", "re-run `fast prepare"), origin="more"),
+    Case("train-segmenter-empty-synthetic-manifest", s_segmenter_empty_synthetic_manifest, 2,
+         ("syn/manifest.csv", "re-run `fast synthesize"), origin="more"),
     Case("train-real-full-disk-weights", s_train_real_full_disk(0.5), 2,
          ("cannot write", ".safetensors", "No space left on device", "free space"), RESULT, origin="more"),
     Case("train-real-full-disk-optimiser-state", s_train_real_full_disk(1.5), 2,

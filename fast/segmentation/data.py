@@ -33,6 +33,7 @@ from PIL import Image
 from fast.data.manifest import TEST_SPLITS, PreparedCategory
 from fast.data.windows import covering_window, crop, crop_mask, defect_window, random_window
 from fast.errors import FastError
+from fast.io import read_table
 from fast.methods import REFERENCE_ROWS
 from fast.segmentation.cache import cached, entry_name
 
@@ -109,7 +110,7 @@ def synthetic_pool(synthetic_dir: str | Path, size: int, channels: int) -> Pool:
     manifest = root / "manifest.csv"
     if not manifest.is_file():
         raise FastError(f"synthetic manifest not found: {manifest} (run `fast synthesize` first)")
-    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    table = read_table(manifest, f"`fast synthesize ... --out {root}`")
     if not {"image", "mask"} <= set(table.columns) or table.empty:
         raise FastError(f"{manifest}: needs columns image, mask and at least one row")
     pairs = []
