@@ -139,10 +139,20 @@ def validate_config(cfg: dict, source: str = "config") -> dict:
     errors = sorted(validator_cls(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise FastError(_error_message(errors[0], source))
-    msg = check_consistency(cfg)
+    msg = check_consistency(cfg) or _method_options_problem(cfg)
     if msg:
         raise FastError(f"{source}: {msg}")
     return cfg
+
+
+def _method_options_problem(cfg: dict) -> str | None:
+    if not cfg.get("method_options"):
+        return None
+    # the methods know their own options; imported here, only when a config sets some, since this
+    # module sits below the methods layer
+    from fast.methods import method_options_problem
+
+    return method_options_problem(cfg)
 
 
 def load_config(path_or_json: str | Path | dict) -> dict:

@@ -31,19 +31,38 @@ from fast.diffusion.schedule import Schedule
 from fast.diffusion.train import TrainData, train_loop
 from fast.errors import FastError
 from fast.methods import BASE_OF
-from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
-from fast.samplers import build_sampler, sampler_options
+from fast.methods.base import INTEGER, SynthesisMethod, SynthesisRequest, Synthesized, kind_of_default
+from fast.samplers import SAMPLERS, build_sampler, sampler_class, sampler_options
 from fast.samplers.base import synthesize_batch
 
 
 class DiffusionMethod(SynthesisMethod):
     generator: str | None = None
     SAMPLING: dict[str, tuple[str, int | None, dict]] = {}
+    # every diffusion method; a method of SAMPLING also takes `sampler` and that sampler's options
+    OPTIONS = {"steps": INTEGER, "batch_size": INTEGER}
 
     def __init__(self, cfg: dict, name: str | None = None):
         super().__init__(cfg, name)
         self.model: DiffusionModel | None = None
-        self.device = resolve_device(cfg.get("device", "auto"))
+        self._device = None
+
+    @property
+    def device(self):
+        # resolved on first use: checking a config's options must not need the configured device
+        if self._device is None:
+            self._device = resolve_device(self.cfg.get("device", "auto"))
+        return self._device
+
+    def known_options(self) -> dict[str, object]:
+        known = dict(self.OPTIONS)
+        if self.name in self.SAMPLING:
+            known["sampler"] = tuple(SAMPLERS)
+            sampler = self.options.get("sampler", self.SAMPLING[self.name][0])
+            if sampler in SAMPLERS:
+                choices = sampler_class(sampler).Options.CHOICES
+                known.update({k: choices.get(k) or kind_of_default(v) for k, v in sampler_options(sampler).items()})
+        return known
 
     # -- training ------------------------------------------------------------------------------
     # Every diffusion method starts from the shared base model of its category (trained once by
