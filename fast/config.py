@@ -155,6 +155,57 @@ def _method_options_problem(cfg: dict) -> str | None:
     return method_options_problem(cfg)
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping key given twice: PyYAML would keep the last one silently."""
+
+    def __init__(self, key, first_line: int, line: int):
+        super().__init__(f"key {key!r} appears twice (lines {first_line} and {line})")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a duplicate mapping key (a second `diffusion:` block would
+    otherwise replace the first one whole, without a word)."""
+
+
+def _construct_unique_mapping(loader: UniqueKeyLoader, node, deep: bool = False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may well be repeated
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line + 1)
+        except TypeError:  # an unhashable key: construct_mapping says why
+            break
+        if first != key_node.start_mark.line + 1:
+            raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def read_config_file(path: Path) -> dict:
+    """The mapping in YAML (or JSON) file ``path``; FastError for a file that is not UTF-8 text,
+    not YAML, has a key twice or is not a mapping."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FastError(f"{path}: not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        f"a config is YAML text: check the path, or save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKey as exc:
+        raise FastError(f"{path}: {exc}; keep one (the second would replace the first)") from None
+    except yaml.YAMLError as exc:
+        raise FastError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FastError(f"{path}: a config must be a mapping of keys to values")
+    return data
+
+
 def load_config(path_or_json: str | Path | dict) -> dict:
     """Load a config from a YAML/JSON file path, a JSON string or a dict; validate; fill defaults."""
     if isinstance(path_or_json, dict):
@@ -168,13 +219,7 @@ def load_config(path_or_json: str | Path | dict) -> dict:
     path = Path(text)
     if not path.is_file():
         raise FastError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise FastError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise FastError(f"{path}: a config must be a mapping of keys to values")
-    return validate_config(data, str(path))
+    return validate_config(read_config_file(path), str(path))
 
 
 def resolve_device(name: str):

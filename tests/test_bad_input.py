@@ -284,6 +284,16 @@ def s_config_synth(**over):
     return setup
 
 
+def s_config_file(content: bytes):
+    """`fast train --config FILE` with FILE holding ``content``."""
+    def setup(w, tmp, mp):
+        refuse_model_load(mp)
+        path = tmp / "experiment.yaml"
+        path.write_bytes(content)
+        return Run(train_argv(w, tmp / "gen", str(path)), tmp / "gen")
+    return setup
+
+
 def s_method_steps(method: str, steps: int):
     def setup(w, tmp, mp):
         refuse_model_load(mp)
@@ -931,6 +941,12 @@ CASES = [
     Case("config-invalid-value", s_config(resolution=4), 2, ("invalid config value at 'resolution'",), origin="more"),
     Case("config-file-not-found", s_argv(lambda w, t: train_argv(w, t / "gen", str(t / "nope.yaml")), lambda t: t / "gen"),
          2, ("config file not found", "nope.yaml"), origin="more"),
+    Case("config-file-not-utf8", s_config_file(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"), 2,
+         ("experiment.yaml: not a UTF-8 text file", "byte 0x89 at offset 0"), origin="more"),
+    Case("config-file-duplicate-key", s_config_file(
+        b"experiment: bad\ndatasets: {synthetic: {categories: [fabric]}}\nresolution: 32\n"
+        b"diffusion:\n  num_train_timesteps: 50\ndiffusion:\n  patch: 16\n"), 2,
+         ("experiment.yaml: key 'diffusion' appears twice (lines 4 and 6)", "keep one"), origin="more"),
     Case("bad-options-json", s_argv(lambda w, t: prep_argv("synthetic", w.raw, t / "prep", "--options", "{no"),
                                     lambda t: t / "prep"), 2, ("--options is not valid JSON",), origin="more"),
     Case("unknown-dataset-option", s_argv(lambda w, t: prep_argv("synthetic", w.raw, t / "prep", "--options",
