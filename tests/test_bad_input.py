@@ -320,6 +320,30 @@ def s_synth_ok(w, tmp, mp):
     return Run(synth_argv(w, tmp / "syn"), tmp / "syn", check=check)
 
 
+def s_synth_generator_patch(patch):
+    """A generator recorded as trained on ``patch`` windows (its config.json says so), sampled by a
+    run whose diffusion.patch is null."""
+    def setup(w, tmp, mp):
+        refuse_model_load(mp)
+        gen = tmp / "gen"
+        shutil.copytree(w.fast, gen)
+        record = json.loads((gen / "config.json").read_text())
+        record["patch"] = patch
+        (gen / "config.json").write_text(json.dumps(record))
+        return Run(synth_argv(w, tmp / "syn", gen=gen), tmp / "syn")
+    return setup
+
+
+def s_synth_prepared_other_resolution(w, tmp, mp):
+    """The generator and the config at 32 px, the data prepared again at 64 px."""
+    refuse_model_load(mp)
+    prepared = tmp / "prepared64"
+    assert main(prep_argv("synthetic", w.raw, prepared, "--category", "fabric", "--resolution", "64")) == 0
+    argv = synth_argv(w, tmp / "syn")
+    argv[argv.index("--prepared") + 1] = str(prepared)
+    return Run(argv, tmp / "syn")
+
+
 def s_train_base_mismatch(w, tmp, mp):
     return Run(train_argv(w, tmp / "gen", cfg_json(), "fast", "washer", w.base), tmp / "gen")
 
@@ -878,6 +902,13 @@ CASES = [
          ("trained with --category 'fabric', this run asks for 'washer'", "retrain it", "--category washer --generator base")),
     Case("generator-other-resolution", s_synth(resolution=64), 2,
          ("trained with resolution 32, this run asks for 64", "retrain it (its base model first)")),
+    Case("generator-patch-null-run-asks-16", s_synth(**{"diffusion.patch": 16}), 2,
+         ("trained with diffusion.patch null, this run asks for 16", "retrain it"), origin="more"),
+    Case("generator-patch-16-run-asks-null", s_synth_generator_patch(16), 2,
+         ("trained with diffusion.patch 16, this run asks for null", "retrain it"), origin="more"),
+    Case("generator-vs-prepared-resolution", s_synth_prepared_other_resolution, 2,
+         ("trained at resolution 32", "prepared64/synthetic/fabric/manifest.csv are at 64", "fast prepare --resolution 32"),
+         origin="more"),
     Case("generator-other-unet-size", s_synth(**{"diffusion.unet.block_out_channels": [16, 16]}), 2,
          ("diffusion.unet.block_out_channels [8, 16], this run asks for [16, 16]", "--generator fast --base-dir BASE")),
     Case("generator-other-farm-widths", s_synth(**{"diffusion.farm.widths": [8, 8, 8]}), 2,

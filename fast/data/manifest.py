@@ -102,3 +102,13 @@ class PreparedCategory:
     @property
     def channels(self) -> int:
         return int(self.load_image(self.table.iloc[0]).shape[2])
+
+    @property
+    def resolution(self) -> int:
+        """The side the images were prepared at (prepare.json; a copy without it: the first image's)."""
+        import json
+
+        try:
+            return int(json.loads((self.root / "prepare.json").read_text())["resolution"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return int(self.load_image(self.table.iloc[0]).shape[0])

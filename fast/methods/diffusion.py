@@ -296,21 +296,33 @@ def expected_record(cfg: dict, dataset: str | None, category: str | None) -> lis
     return out
 
 
-def _get(spec: dict, dotted: str):
+_ABSENT = object()
+
+
+def _get(spec: dict, dotted: str, absent=None):
     cur = spec
     for part in dotted.split("."):
         if not isinstance(cur, dict) or part not in cur:
-            return None
+            return absent
         cur = cur[part]
     return cur
 
 
+# record keys whose null is a value (diffusion.patch null: whole images), not "unknown"
+NULL_IS_A_VALUE = ("patch",)
+
+
+def _say(value) -> str:
+    return "null" if value is None else repr(value)
+
+
 def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str, dataset: str | None,
                            category: str | None, *, what: str = "--generator-dir",
-                           method: str | None = None) -> dict:
+                           method: str | None = None, prepared: PreparedCategory | None = None) -> dict:
     """Refuse a generator trained on something else than this run asks for (another generator
-    kind, dataset, category, resolution, window, UNet or schedule), naming the key and how to
-    retrain. Keys a legacy record lacks are not compared. Returns the record."""
+    kind, dataset, category, resolution, window, UNet or schedule) or than the ``prepared`` images
+    it will sample on (another resolution), naming the key and how to retrain. Keys a legacy record
+    lacks are not compared. Returns the record."""
     spec = read_generator_record(generator_dir)
     train = f"fast train --config <this config> --dataset {dataset} --category {category}"
     if generator == "base":
@@ -324,16 +336,23 @@ def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str,
                         f"a {generator!r} generator; pass that one or train it "
                         f"(`fast train --generator {generator}`)")
     for key, path, want in expected_record(cfg, dataset, category):
-        have = _get(spec, path)
-        if have is None or want is None:
+        have = _get(spec, path, _ABSENT)
+        if have is _ABSENT or ((have is None or want is None) and path not in NULL_IS_A_VALUE):
             continue
-        if isinstance(want, float) or isinstance(have, float):
+        if have is None or want is None:
+            same = have is want
+        elif isinstance(want, float) or isinstance(have, float):
             same = abs(float(have) - float(want)) <= 1e-12 * max(1.0, abs(float(want)))
         else:
             same = have == want
         if not same:
-            raise FastError(f"{what} {generator_dir} was trained with {key} {have!r}, this run asks for {want!r}; "
-                            f"{retrain}")
+            raise FastError(f"{what} {generator_dir} was trained with {key} {_say(have)}, this run asks for "
+                            f"{_say(want)}; {retrain}")
+    have = _get(spec, "resolution", None)
+    if prepared is not None and have is not None and int(have) != prepared.resolution:
+        raise FastError(f"{what} {generator_dir} was trained at resolution {have}, the prepared images of "
+                        f"{prepared.manifest} are at {prepared.resolution}; prepare them at {have} "
+                        f"(`fast prepare --resolution {have}`) or {retrain}")
     if generator == "fast" and spec.get("farm_widths") is not None:
         want = [int(w) for w in cfg["diffusion"]["farm"]["widths"]]
         if list(spec["farm_widths"]) != want:
