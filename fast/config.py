@@ -93,9 +93,11 @@ def check_consistency(cfg: dict) -> str | None:
     diffusion = [m for m in methods if is_diffusion_method(m)]
     if not diffusion:
         return None
-    # (diffusion.patch > resolution is refused by `fast train`, the first command that needs both:
-    # a workflow run of the data rules alone may well prepare at a lower resolution)
     res, patch = int(cfg["resolution"]), d.get("patch")
+    if patch and int(patch) > res:  # else only `fast train` would find out, after the data rules ran
+        return (f"diffusion.patch {patch} is larger than resolution {res}: the generator's windows are cut "
+                f"from the prepared images; lower diffusion.patch (at most {res}), set it to null (whole "
+                f"images) or raise resolution")
     side, key = (int(patch), "diffusion.patch") if patch else (res, "resolution")
     if d["backbone"] == "pixel":
         levels = len(d["unet"]["block_out_channels"])

@@ -841,7 +841,7 @@ CASES = [
     # -- tracebacks before (issue) --
     Case("config-resolution-30", s_config(resolution=30), 2, ("resolution 30", "divisible by 4", "use resolution: 28 or 32")),
     Case("train-patch-larger-than-images", s_config(**{"diffusion.patch": 64}), 2,
-         ("diffusion.patch 64 is larger than the prepared images", "lower it or raise resolution"), origin="more"),
+         ("diffusion.patch 64 is larger than resolution 32", "or raise resolution"), origin="more"),
     Case("config-unet-levels-vs-patch", s_config(**{"diffusion.patch": 12, "diffusion.unet.block_out_channels": [8, 8, 8, 8]}), 2,
          ("diffusion.patch 12", "divisible by 8", "4 levels"), origin="more"),
     Case("synthesize-stage-with-fast-generator", s_synth("stage"), 2,
@@ -1051,3 +1051,17 @@ def test_config_method_lists_match_the_registry():
     assert {m for m in REGISTRY if config.uses_farm(m)} == {m for m, g in GENERATOR_OF.items() if g == "fast"}
     aias = {m for m, (s, steps, _) in FastMethod.SAMPLING.items() if s == "aias" and steps is None}
     assert aias == set(config.AIAS_CONFIG_STEPS_METHODS)
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
+def test_snakemake_dry_run_refuses_cross_key_rules(tmp_path):
+    """The cross-key rules hold when the workflow loads its config: `snakemake -n` stops with the
+    one message (the default config's diffusion.patch 32 on 16 px images), before any job."""
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(["snakemake", "-n", "--cores", "1", "--nolock", "--snakefile", str(repo / "Snakefile"),
+                           "--configfile", str(repo / "config/config.yaml"), "--directory", str(tmp_path),
+                           "--config", "resolution=16"],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    said = proc.stdout + proc.stderr
+    assert said.count("diffusion.patch 32 is larger than resolution 16") == 1, said[-3000:]
