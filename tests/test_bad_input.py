@@ -598,6 +598,17 @@ def s_no_train_normals(w, tmp, mp):
     return Run(prep_argv("mvtec_ad", tmp / "raw", tmp / "prep"), tmp / "prep")
 
 
+def s_folder_counts(**kw):
+    def setup(w, tmp, mp):
+        return Run(prep_argv("folder", folder_dataset(tmp / "raw", **kw), tmp / "prep"), tmp / "prep")
+    return setup
+
+
+def s_no_test_normals(w, tmp, mp):
+    write_dummy("mvtec_ad", tmp / "raw", categories=["bottle"], n_train_good=2, n_test_good=0, n_anomalous=2, size=32)
+    return Run(prep_argv("mvtec_ad", tmp / "raw", tmp / "prep"), tmp / "prep")
+
+
 def s_empty_type_folder(w, tmp, mp):
     write_dummy("mvtec_ad", tmp / "raw", categories=["bottle"], n_train_good=2, n_test_good=1, n_anomalous=2, size=32)
     (tmp / "raw/bottle/test/scratch").mkdir()
@@ -939,6 +950,13 @@ CASES = [
     Case("category-all-masks-empty", s_folder_all_masks_empty, 2, ("no anomalous images", "empty count as normals"),
          origin="more"),
     Case("category-normals-only-in-test", s_no_train_normals, 2, ("none is left for normal_train",), origin="more"),
+    Case("category-seg-test-empty", s_folder_counts(n_defect=1), 2,
+         ("category 'parts'", "no anomalous image is left for seg_test", "gen_train 1, seg_test 0, normal_train 3, "
+          "normal_test 1", "add anomalous images"), origin="more"),
+    Case("category-normal-test-empty-folder", s_folder_counts(n_normal=1), 2,
+         ("category 'parts'", "no normal image is left for normal_test", "normal_train 1, normal_test 0"), origin="more"),
+    Case("category-normal-test-empty-mvtec", s_no_test_normals, 2,
+         ("category 'bottle'", "no normal image is left for normal_test", "normal_test 0"), origin="more"),
     Case("empty-type-folder-warned", s_empty_type_folder, 0, ("test/scratch holds no images", "type 'scratch' is skipped"),
          RESULT),
     Case("source-symlink-out-of-tree", s_symlink_out, 2, ("linked.jpg is a symbolic link to", "outside the source tree")),

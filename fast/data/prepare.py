@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -169,6 +170,23 @@ def _check_counts(fmt: DatasetFormat, root: Path, category: str, samples: list[S
                         f"normal_train; add training normals ({layout})")
 
 
+def _check_test_splits(fmt: DatasetFormat, root: Path, category: str, rows: list[dict]) -> None:
+    """The benchmark's numbers come from seg_test (defects) and normal_test (false alarms): a
+    category with either empty would still get a number, measuring nothing. Checked after test
+    duplicates of training images were dropped."""
+    counts = Counter(r["split"] for r in rows)
+    said = ", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS)
+    where = f"dataset {fmt.name!r}, category {category!r} under {root}"
+    if not counts.get("seg_test"):
+        raise FastError(f"{where}: no anomalous image is left for seg_test ({said}); each anomaly type needs "
+                        f"at least 2 distinct images (a third of them, rounded up, go to gen_train): add "
+                        f"anomalous images")
+    if not counts.get("normal_test"):
+        raise FastError(f"{where}: no normal image is left for normal_test ({said}); false alarms could not "
+                        f"be measured: add normal images (at least 2, or test normals where the dataset "
+                        f"splits them)")
+
+
 def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Path,
                      resolution: int, seed: int, options: dict) -> dict:
     """Write one prepared category into ``out_dir`` (a fresh directory). Returns a summary."""
@@ -226,6 +244,7 @@ def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Pat
         row["sha256"] = _sha256(out_dir / row["image"])
         rows.append(row)
     rows, dropped = drop_test_duplicates(rows)
+    _check_test_splits(fmt, root, category, rows)
     for r in dropped:
         log.warning("%s/%s: %s (%s) duplicates a training image; dropped from %s",
                     fmt.name, category, r["source"], r["sha256"][:12], r["split"])
