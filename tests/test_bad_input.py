@@ -789,6 +789,23 @@ def s_unsafe_member(kind: str):
     return setup
 
 
+def _broken_link(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(path.parent / "gone.png")
+
+
+def s_dangling_link(what: str):
+    def setup(w, tmp, mp):
+        root = folder_dataset(tmp / "raw")
+        if what == "image":
+            _broken_link(root / "parts/images/dent/ghost.png")
+        else:  # the mask of dent01
+            (root / "parts/masks/dent/dent01.png").unlink()
+            _broken_link(root / "parts/masks/dent/dent01.png")
+        return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep")
+    return setup
+
+
 def s_mixed_extensions(w, tmp, mp):
     root = folder_dataset(tmp / "raw", n_defect=0, types=())
     cat = root / "parts"
@@ -981,6 +998,11 @@ CASES = [
     Case("checksum-mismatch", s_checksum, 2, ("checksum mismatch", "pass --sha256"), origin="passing"),
     Case("unsafe-archive-member-dotdot", s_unsafe_member("dotdot"), 2, ("'../escape.txt' is unsafe",), origin="passing"),
     Case("unsafe-archive-member-symlink", s_unsafe_member("link"), 2, ("'MT_Free/link' is unsafe",), origin="passing"),
+    Case("mask-suffix-mixed-case", s_folder("L255", ".Png"), 0, (), RESULT, origin="more"),
+    Case("dangling-symlink-image-named", s_dangling_link("image"), 2,
+         ("images/dent/ghost.png is a broken symbolic link", "gone.png", "fix the link or remove it"), origin="more"),
+    Case("dangling-symlink-mask-named", s_dangling_link("mask"), 2,
+         ("masks/dent/dent01.png is a broken symbolic link",), origin="more"),
     Case("mixed-extensions", s_mixed_extensions, 0, (), RESULT, origin="passing"),
     Case("unicode-stems", s_unicode, 0, (), RESULT, origin="passing"),
     Case("same-prepared-name", s_same_stem, 2, ("would get the same prepared name",), origin="more"),
