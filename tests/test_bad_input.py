@@ -789,6 +789,17 @@ def s_unsafe_member(kind: str):
     return setup
 
 
+def s_white_background_masks(w, tmp, mp):
+    """Masks drawn the other way round: the defect black on white."""
+    root = folder_dataset(tmp / "raw")
+    for i in range(3):
+        save_mask(root / f"parts/masks/dent/dent{i:02d}.png", ~rect(i=i))
+
+    def check(out):
+        assert len(manifest(out, "folder", "parts").query("anomaly_type == 'dent'")) == 3
+    return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep", check=check)
+
+
 def _broken_link(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.symlink_to(path.parent / "gone.png")
@@ -803,6 +814,38 @@ def s_dangling_link(what: str):
             (root / "parts/masks/dent/dent01.png").unlink()
             _broken_link(root / "parts/masks/dent/dent01.png")
         return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep")
+    return setup
+
+
+ORIENTATION_90 = 6  # EXIF: the camera was turned; a viewer rotates the stored pixels 90 degrees clockwise
+
+
+def s_exif_orientation(mask_exif: bool):
+    """A photo stored sideways with its EXIF orientation; its mask drawn on the photo as shown
+    (upright, no EXIF) or stored sideways with the same EXIF."""
+    def setup(w, tmp, mp):
+        root = folder_dataset(tmp / "raw", n_defect=2)
+        upright = np.zeros((32, 48), bool)
+        upright[2:10, 4:30] = True  # asymmetric: a wrong rotation cannot match
+        rng = np.random.default_rng(7)
+        shown = rng.integers(30, 220, (32, 48, 3), dtype=np.uint8)
+        exif = Image.Exif()
+        exif[0x0112] = ORIENTATION_90
+        stored = np.rot90(shown, 1)  # what a viewer turns 90 degrees clockwise to show `shown`
+        Image.fromarray(np.ascontiguousarray(stored)).save(root / "parts/images/dent/photo.jpg", exif=exif, quality=95)
+        if mask_exif:
+            m = Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1)).astype(np.uint8) * 255)
+            m.save(root / "parts/masks/dent/photo.png", exif=exif)
+        else:
+            save_mask(root / "parts/masks/dent/photo.png", upright)
+
+        def check(out):
+            from fast.data.prepare import resize_mask
+
+            t = manifest(out, "folder", "parts").set_index("source")
+            got = np.asarray(Image.open(out / "folder/parts" / t.loc["images/dent/photo.jpg", "mask"])) > 0
+            assert (got == resize_mask(upright.astype(np.uint8), 32).astype(bool)).all()
+        return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep", check=check)
     return setup
 
 
@@ -998,11 +1041,15 @@ CASES = [
     Case("checksum-mismatch", s_checksum, 2, ("checksum mismatch", "pass --sha256"), origin="passing"),
     Case("unsafe-archive-member-dotdot", s_unsafe_member("dotdot"), 2, ("'../escape.txt' is unsafe",), origin="passing"),
     Case("unsafe-archive-member-symlink", s_unsafe_member("link"), 2, ("'MT_Free/link' is unsafe",), origin="passing"),
+    Case("mask-white-background-warned", s_white_background_masks, 0,
+         ("masks/dent/dent00.png marks", "is its background white?"), RESULT, origin="more"),
     Case("mask-suffix-mixed-case", s_folder("L255", ".Png"), 0, (), RESULT, origin="more"),
     Case("dangling-symlink-image-named", s_dangling_link("image"), 2,
          ("images/dent/ghost.png is a broken symbolic link", "gone.png", "fix the link or remove it"), origin="more"),
     Case("dangling-symlink-mask-named", s_dangling_link("mask"), 2,
          ("masks/dent/dent01.png is a broken symbolic link",), origin="more"),
+    Case("exif-orientation-photo-only", s_exif_orientation(False), 0, (), RESULT, origin="more"),
+    Case("exif-orientation-photo-and-mask", s_exif_orientation(True), 0, (), RESULT, origin="more"),
     Case("mixed-extensions", s_mixed_extensions, 0, (), RESULT, origin="passing"),
     Case("unicode-stems", s_unicode, 0, (), RESULT, origin="passing"),
     Case("same-prepared-name", s_same_stem, 2, ("would get the same prepared name",), origin="more"),
