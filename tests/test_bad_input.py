@@ -5,8 +5,10 @@ empty (no file, no temporary), unchanged, or holds exactly the correct result.
 Add a case = one ``Case(...)`` line in CASES (and, if it needs new input, one small setup
 function above it). A setup gets the shared ``World`` (a prepared synthetic set and tiny trained
 generators), a fresh directory and pytest's monkeypatch, and returns a :class:`Run`: the CLI argv
-and the output directory to check. Faults of the machine (full disk, read-only file system) are
-simulated by patching the one call that would fail (the suite runs as root, so chmod cannot).
+and the output directory to check. A full disk is real where it can be: a small tmpfs, filled
+(:func:`small_full_disk`; mounting needs root, else those cases are skipped). Other faults of the
+machine (a read-only file system, a full disk in one chosen call) are simulated by patching the one
+call that would fail (the suite runs as root, so chmod cannot).
 """
 
 from __future__ import annotations
