@@ -1154,3 +1154,19 @@ def test_snakemake_dry_run_refuses_cross_key_rules(tmp_path):
     assert proc.returncode != 0
     said = proc.stdout + proc.stderr
     assert said.count("diffusion.patch 32 is larger than resolution 16") == 1, said[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
+def test_snakemake_dry_run_refuses_a_duplicate_config_key(tmp_path):
+    """snakemake's own loader would keep the second `resolution`: the workflow reads its config
+    files again with the strict loader."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "config/config.yaml").read_text()
+    path = tmp_path / "twice.yaml"
+    path.write_text(text + "\nresolution: 64\n")
+    proc = subprocess.run(["snakemake", "-n", "--cores", "1", "--nolock", "--snakefile", str(repo / "Snakefile"),
+                           "--configfile", str(path), "--directory", str(tmp_path)],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    said = proc.stdout + proc.stderr
+    assert said.count("twice.yaml: key 'resolution' appears twice") == 1, said[-3000:]
