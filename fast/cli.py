@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fast", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_data, _add_generators, _add_synthesis, _add_segmentation, _add_report):
+    for add in (_add_generate, _add_data, _add_generators, _add_synthesis, _add_segmentation, _add_report):
         add(sub)
     return parser
 
@@ -38,6 +38,28 @@ def _job_args(p) -> None:
     p.add_argument("--config", required=True, help="config YAML path or JSON string")
     p.add_argument("--dataset", required=True)
     p.add_argument("--category", required=True)
+
+
+def _add_generate(sub) -> None:
+    """`fast generate`: the whole chain (prepare, train, synthesize) on one folder of your own images."""
+    p = sub.add_parser("generate", help="defect/mask pairs on your own images in one command: prepare FOLDER, "
+                                         "train (resumable), synthesise, preview.png, exports")
+    p.add_argument("folder", metavar="FOLDER",
+                   help="one category in the `folder` layout: images/[<type>/], masks/[<type>/], normal/")
+    p.add_argument("--out", required=True,
+                   help="writes OUT/images/, OUT/masks/, OUT/manifest.csv, OUT/preview.png (+ one folder per --export)")
+    p.add_argument("--method", default="fast", help="a method of `fast methods` (default: fast)")
+    p.add_argument("--config", default=None,
+                   help="budgets (config YAML path or JSON string; default: config/folder_example.yaml)")
+    p.add_argument("--n-per-type", type=int, default=None, help="pairs per defect type (default: synthesis.n_per_type)")
+    p.add_argument("--masks", default=None, metavar="DIR",
+                   help="binary PNG masks for the synthetic defects (one subfolder per defect type, or flat "
+                        "for the first type), each used in turn; default: the real masks, augmented")
+    p.add_argument("--export", action="append", default=None, choices=["smp", "mmseg", "anomalib"],
+                   help="also write OUT/<layout>/ for that toolkit (repeatable)")
+    p.add_argument("--work", default=None,
+                   help="prepared data and generators, reused by a rerun (default: OUT.work beside OUT)")
+    p.set_defaults(func=_stage("fast.stages.generate", "run_generate"))
 
 
 def _add_data(sub) -> None:

@@ -153,7 +153,8 @@ def warm_cache(tree: Path, args, env: dict) -> None:
             "from fast.data.manifest import PreparedCategory, manifest_path; "
             "from fast.segmentation.data import prepared_pool, TEST_SPLITS; "
             "cat = PreparedCategory.load(manifest_path(sys.argv[2], sys.argv[3], sys.argv[4])); "
-            "[prepared_pool(cat, s, int(sys.argv[5]), cat.channels) for s in (('normal_train',), ('gen_train',), TEST_SPLITS)]")
+            "[prepared_pool(cat, s, int(sys.argv[5]), cat.channels) "
+            " for s in (('normal_train',), ('gen_train',), TEST_SPLITS)]")
     subprocess.run([sys.executable, "-c", code, str(tree), str(args.prepared), args.dataset, args.category,
                     str(args.resolution)], env=env, check=True)
 

@@ -31,7 +31,7 @@ def test_full_experiment_is_the_fair_comparison_and_cpu_sized():
     least 5 seeds, each its own synthetic draw of at least as many pairs per type as real-fewshot has
     real images per type (58 over 2); one own-part budget; the authors' adaptor."""
     cfg = load_config(CONFIG_DIR / "magnetic_tile.yaml")
-    paper = {"fast", "anomalydiffusion", "stage", "sard", "cutpaste-scar", "draem", "nsa", "defect-paste"}
+    paper = {"fast", "anomalydiffusion", "stage", "sard", "cutpaste", "cutpaste-scar", "draem", "nsa", "defect-paste"}
     assert paper | {"fast-aiaspaper-nfe12", "fast-nofarm", "fast-fusionwindow"} <= set(cfg["methods"])
     seg, syn = cfg["segmentation"], cfg["synthesis"]
     assert len(seg["seeds"]) >= 5 and syn["n_per_type"] >= 39 and syn["per_seed"] is True
