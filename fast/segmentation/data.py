@@ -1,4 +1,4 @@
-"""Training and test data of the downstream segmenter, per PROTOCOL.md.
+"""Training and test data of the downstream segmenter, per docs/protocol.md.
 
 Training set of one row of the tables:
 - a synthesis method: its synthetic pairs (``<synthetic>/manifest.csv``) as the anomalous pool;
@@ -8,7 +8,7 @@ samples from each pool (all normal when there is no anomalous pool). Only ``gen_
 ``normal_train`` rows are ever read here for training; the test set is ``seg_test`` + ``normal_test``.
 All images are brought to the experiment resolution (square) and to the dataset's channel count.
 
-Training windows (PROTOCOL.md, Sizes: ``patch``): with ``segmentation.patch`` set, every batch
+Training windows (docs/protocol.md, Sizes: ``patch``): with ``segmentation.patch`` set, every batch
 sample is a ``patch`` x ``patch`` window of its image, cut before augmentation: an anomalous
 sample's window is centred on one of its defect components (uniform choice, seeded jitter;
 ``fast.data.windows.defect_window``), a normal sample's window by ``segmentation.normal_windows``:
@@ -147,7 +147,7 @@ def training_pools(cat: PreparedCategory, method: str, synthetic_dir: str | None
 
 
 def evaluation_set(cat: PreparedCategory, size: int, channels: int) -> tuple[Pool, pd.DataFrame]:
-    """``seg_test`` + ``normal_test`` only (PROTOCOL.md, metrics)."""
+    """``seg_test`` + ``normal_test`` only (docs/protocol.md, metrics)."""
     pool, rows = prepared_pool(cat, TEST_SPLITS, size, channels)
     if len(pool) == 0:
         raise FastError(f"{cat.manifest}: no seg_test / normal_test images to evaluate on")

@@ -1,6 +1,6 @@
 """`fast train-segmenter`: one smp segmenter for one (dataset, category, method, seed), fixed budget.
 
-Identical for every method (PROTOCOL.md): segmentation.steps iterations of AdamW(lr), batches mixed
+Identical for every method (docs/protocol.md): segmentation.steps iterations of AdamW(lr), batches mixed
 50/50 from the method's anomalous pairs and the normal_train images, seeded flips/rot90, loss
 focal + dice (binary). The last checkpoint is the model (no selection on test data).
 With segmentation.patch set, training batches are windows (anomalous: around a defect; normal:
