@@ -12,6 +12,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import jsonschema
 import yaml
@@ -141,20 +142,22 @@ def validate_config(cfg: dict, source: str = "config") -> dict:
     errors = sorted(validator_cls(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise FastError(_error_message(errors[0], source))
-    msg = check_consistency(cfg) or _method_options_problem(cfg)
+    msg = check_consistency(cfg) or next((m for m in (check(cfg) for check in _CHECKS) if m), None)
     if msg:
         raise FastError(f"{source}: {msg}")
     return cfg
 
 
-def _method_options_problem(cfg: dict) -> str | None:
-    if not cfg.get("method_options"):
-        return None
-    # the methods know their own options; imported here, only when a config sets some, since this
-    # module sits below the methods layer
-    from fast.methods import method_options_problem
+# Checks that need what only a higher layer knows (each method knows its own options) are registered
+# by that layer when it is imported (fast.methods registers method_options_problem), so this module
+# imports nothing from above and every config a method will read is still refused where it loads.
+_CHECKS: list[Callable[[dict], str | None]] = []
 
-    return method_options_problem(cfg)
+
+def register_check(check: Callable[[dict], str | None]) -> None:
+    """Run ``check(cfg) -> problem or None`` on every validated config from now on."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
 
 
 class DuplicateKey(yaml.YAMLError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from fast.config import register_check
 from fast.errors import FastError
 from fast.methods.base import SynthesisMethod, SynthesisRequest
 
@@ -107,6 +108,9 @@ def trainable_generators() -> list[str]:
     """Every generator `fast train` can train (the shared base first)."""
     return list(BASE_OF)
 
+
+# every config loaded from now on has its method_options checked against the methods' own options
+register_check(method_options_problem)
 
 __all__ = ["BASE_GENERATOR", "BASE_OF", "GENERATORS", "GENERATOR_OF", "REGISTRY", "REFERENCE_ROWS",
            "SAMPLER_OF", "SWEEP", "SWEEP_NFE", "SWEEP_SAMPLERS",
