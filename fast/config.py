@@ -12,6 +12,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import jsonschema
 import yaml
@@ -93,9 +94,11 @@ def check_consistency(cfg: dict) -> str | None:
     diffusion = [m for m in methods if is_diffusion_method(m)]
     if not diffusion:
         return None
-    # (diffusion.patch > resolution is refused by `fast train`, the first command that needs both:
-    # a workflow run of the data rules alone may well prepare at a lower resolution)
     res, patch = int(cfg["resolution"]), d.get("patch")
+    if patch and int(patch) > res:  # else only `fast train` would find out, after the data rules ran
+        return (f"diffusion.patch {patch} is larger than resolution {res}: the generator's windows are cut "
+                f"from the prepared images; lower diffusion.patch (at most {res}), set it to null (whole "
+                f"images) or raise resolution")
     side, key = (int(patch), "diffusion.patch") if patch else (res, "resolution")
     if d["backbone"] == "pixel":
         levels = len(d["unet"]["block_out_channels"])
@@ -139,10 +142,73 @@ def validate_config(cfg: dict, source: str = "config") -> dict:
     errors = sorted(validator_cls(schema()).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise FastError(_error_message(errors[0], source))
-    msg = check_consistency(cfg)
+    msg = check_consistency(cfg) or next((m for m in (check(cfg) for check in _CHECKS) if m), None)
     if msg:
         raise FastError(f"{source}: {msg}")
     return cfg
+
+
+# Checks that need what only a higher layer knows (each method knows its own options) are registered
+# by that layer when it is imported (fast.methods registers method_options_problem), so this module
+# imports nothing from above and every config a method will read is still refused where it loads.
+_CHECKS: list[Callable[[dict], str | None]] = []
+
+
+def register_check(check: Callable[[dict], str | None]) -> None:
+    """Run ``check(cfg) -> problem or None`` on every validated config from now on."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping key given twice: PyYAML would keep the last one silently."""
+
+    def __init__(self, key, first_line: int, line: int):
+        super().__init__(f"key {key!r} appears twice (lines {first_line} and {line})")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a duplicate mapping key (a second `diffusion:` block would
+    otherwise replace the first one whole, without a word)."""
+
+
+def _construct_unique_mapping(loader: UniqueKeyLoader, node, deep: bool = False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may well be repeated
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line + 1)
+        except TypeError:  # an unhashable key: construct_mapping says why
+            break
+        if first != key_node.start_mark.line + 1:
+            raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def read_config_file(path: Path) -> dict:
+    """The mapping in YAML (or JSON) file ``path``; FastError for a file that is not UTF-8 text,
+    not YAML, has a key twice or is not a mapping."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FastError(f"{path}: not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        f"a config is YAML text: check the path, or save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKey as exc:
+        raise FastError(f"{path}: {exc}; keep one (the second would replace the first)") from None
+    except yaml.YAMLError as exc:
+        raise FastError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FastError(f"{path}: a config must be a mapping of keys to values")
+    return data
 
 
 def load_config(path_or_json: str | Path | dict) -> dict:
@@ -158,13 +224,7 @@ def load_config(path_or_json: str | Path | dict) -> dict:
     path = Path(text)
     if not path.is_file():
         raise FastError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise FastError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise FastError(f"{path}: a config must be a mapping of keys to values")
-    return validate_config(data, str(path))
+    return validate_config(read_config_file(path), str(path))
 
 
 def resolve_device(name: str):

@@ -26,6 +26,7 @@ from scipy.stats import wasserstein_distance
 
 from fast.data.manifest import PreparedCategory
 from fast.errors import FastError
+from fast.io import read_table
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _manifest(synthetic_dir: str | Path) -> pd.DataFrame:
     manifest = Path(synthetic_dir) / "manifest.csv"
     if not manifest.is_file():
         raise FastError(f"synthetic manifest not found: {manifest} (run `fast synthesize` first)")
-    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    table = read_table(manifest, f"`fast synthesize ... --out {Path(synthetic_dir)}`")
     missing = [c for c in ("image", "mask", "anomaly_type") if c not in table.columns]
     if missing:
         raise FastError(f"{manifest}: missing columns {missing}")

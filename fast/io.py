@@ -12,6 +12,12 @@ OS errors while writing (no space left, read-only file system, permission denied
 component that is a file) become one line naming the path and what to do: :func:`os_error_message`
 (the CLI applies it to any OSError that reaches it) and :func:`ensure_dir` (checked before a job
 starts writing).
+Writers that do their own I/O (safetensors, ``torch.save``) report a full disk in their own words
+(a SafetensorError, a RuntimeError): :func:`write_failure` recognises those too, so that every
+writer inside :func:`atomic_path` / :func:`atomic_dir` ends in one line naming the target.
+
+Files other jobs wrote (weights, manifests) are read through :func:`read_weights` and
+:func:`read_table`: a truncated or empty file becomes one line naming it and the step to re-run.
 """
 
 from __future__ import annotations
@@ -160,6 +166,37 @@ def _tmp_prefix(target: Path) -> str:
     return f".{target.name}.{_host()}.{os.getpid()}-"
 
 
+# how libraries with their own writers (safetensors, torch.save) word a full disk
+_FULL_DISK_SIGNS = ("No space left on device", "os error 28", "StorageFull", "Disk quota exceeded")
+# torch.save says only "unexpected pos ..." or "file write failed": below this much free space
+# such an error is taken for a full disk
+FULL_DISK_BYTES = 64 * 2**20
+
+
+def _disk_nearly_full(directory: Path) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_DISK_BYTES
+
+
+def write_failure(target: Path, exc: BaseException) -> FastError | None:
+    """The one-line error for ``exc`` raised while writing ``target``, or None when it is no fault
+    of the disk (then it is a bug, whose traceback is needed)."""
+    if isinstance(exc, FastError) or not isinstance(exc, Exception):
+        return None
+    if isinstance(exc, OSError):
+        if exc.errno in _WRITE_ERRNOS:
+            return FastError(f"cannot write {target}: {os_error_reason(exc)}")
+        return None
+    if any(sign in str(exc) for sign in _FULL_DISK_SIGNS) or _disk_nearly_full(target.parent):
+        said = " ".join(str(exc).split())[:200]
+        return FastError(f"cannot write {target}: No space left on device [errno {errno.ENOSPC}] "
+                         f"({type(exc).__name__}: {said}); {_ADVICE[errno.ENOSPC]}")
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename onto ``target`` on success."""
@@ -173,11 +210,18 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        yield tmp
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            # after the writer: some (safetensors) replace the file and make it 0600 whatever the umask
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
+        except Exception as exc:
+            failure = write_failure(target, exc)
+            if failure is None:
+                raise
+            raise failure from None
     finally:
-        if tmp.exists():
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()
 
 
@@ -193,7 +237,13 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise FastError(f"cannot write {target} (in {target.parent}): {os_error_reason(exc)}") from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())
-        yield tmp
+        try:
+            yield tmp
+        except Exception as exc:
+            failure = write_failure(target, exc)
+            if failure is None:
+                raise
+            raise failure from None
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
@@ -221,3 +271,34 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
 
 def read_png(path: str | Path) -> np.ndarray:
     return np.asarray(Image.open(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# reading what another step wrote: a damaged file names itself and the step that writes it
+
+
+def read_weights(path: str | Path, rerun: str) -> dict:
+    """The tensors of a ``.safetensors`` file; a truncated, empty or otherwise unreadable one is a
+    FastError naming the file and ``rerun`` (the command that writes it)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError (truncated, empty), OSError: the file, not the code
+        said = " ".join(str(exc).split())[:200]
+        raise FastError(f"{path}: cannot read these weights ({said}); the file is truncated or damaged: "
+                        f"re-run {rerun}") from None
+
+
+def read_table(path: str | Path, rerun: str):
+    """A CSV written by another step, every value a string; an empty or unparsable file is a
+    FastError naming the file and ``rerun``."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        said = " ".join(str(exc).split())[:200]
+        raise FastError(f"{path}: not a readable table ({said}); re-run {rerun}") from None

@@ -1,4 +1,4 @@
-"""All segmentation metrics of PROTOCOL.md, in one place.
+"""All segmentation metrics of docs/protocol.md, in one place.
 
 ``segmentation_metrics(probs, masks)`` is the one entry point tables and checks use. Conventions:
 - A pixel is predicted anomalous when ``prob >= threshold`` (0.5).
@@ -157,7 +157,7 @@ def aupro(probs, masks, fpr_limit: float = PRO_FPR_LIMIT, sweep: _Sweep | None =
 
 
 def segmentation_metrics(probs, masks, threshold: float = 0.5) -> dict[str, float]:
-    """Every metric of PROTOCOL.md for probability maps ``probs`` (N, H, W) in [0, 1] and binary
+    """Every metric of docs/protocol.md for probability maps ``probs`` (N, H, W) in [0, 1] and binary
     ground truth ``masks`` (N, H, W); returns the keys of METRIC_KEYS as fractions (NaN if undefined)."""
     return evaluate_maps(probs, masks, threshold)[0]
 

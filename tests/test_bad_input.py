@@ -5,8 +5,10 @@ empty (no file, no temporary), unchanged, or holds exactly the correct result.
 Add a case = one ``Case(...)`` line in CASES (and, if it needs new input, one small setup
 function above it). A setup gets the shared ``World`` (a prepared synthetic set and tiny trained
 generators), a fresh directory and pytest's monkeypatch, and returns a :class:`Run`: the CLI argv
-and the output directory to check. Faults of the machine (full disk, read-only file system) are
-simulated by patching the one call that would fail (the suite runs as root, so chmod cannot).
+and the output directory to check. A full disk is real where it can be: a small tmpfs, filled
+(:func:`small_full_disk`; mounting needs root, else those cases are skipped). Other faults of the
+machine (a read-only file system, a full disk in one chosen call) are simulated by patching the one
+call that would fail (the suite runs as root, so chmod cannot).
 """
 
 from __future__ import annotations
@@ -284,6 +286,16 @@ def s_config_synth(**over):
     return setup
 
 
+def s_config_file(content: bytes):
+    """`fast train --config FILE` with FILE holding ``content``."""
+    def setup(w, tmp, mp):
+        refuse_model_load(mp)
+        path = tmp / "experiment.yaml"
+        path.write_bytes(content)
+        return Run(train_argv(w, tmp / "gen", str(path)), tmp / "gen")
+    return setup
+
+
 def s_method_steps(method: str, steps: int):
     def setup(w, tmp, mp):
         refuse_model_load(mp)
@@ -308,6 +320,30 @@ def s_synth_ok(w, tmp, mp):
         t = pd.read_csv(out / "manifest.csv")
         assert len(t) == 3 and all((out / p).is_file() for p in t["image"])
     return Run(synth_argv(w, tmp / "syn"), tmp / "syn", check=check)
+
+
+def s_synth_generator_patch(patch):
+    """A generator recorded as trained on ``patch`` windows (its config.json says so), sampled by a
+    run whose diffusion.patch is null."""
+    def setup(w, tmp, mp):
+        refuse_model_load(mp)
+        gen = tmp / "gen"
+        shutil.copytree(w.fast, gen)
+        record = json.loads((gen / "config.json").read_text())
+        record["patch"] = patch
+        (gen / "config.json").write_text(json.dumps(record))
+        return Run(synth_argv(w, tmp / "syn", gen=gen), tmp / "syn")
+    return setup
+
+
+def s_synth_prepared_other_resolution(w, tmp, mp):
+    """The generator and the config at 32 px, the data prepared again at 64 px."""
+    refuse_model_load(mp)
+    prepared = tmp / "prepared64"
+    assert main(prep_argv("synthetic", w.raw, prepared, "--category", "fabric", "--resolution", "64")) == 0
+    argv = synth_argv(w, tmp / "syn")
+    argv[argv.index("--prepared") + 1] = str(prepared)
+    return Run(argv, tmp / "syn")
 
 
 def s_train_base_mismatch(w, tmp, mp):
@@ -377,6 +413,134 @@ def s_fetch_full_disk_copy(w, tmp, mp):
     return Run(fetch_argv(src, tmp / "raw"), tmp / "raw")
 
 
+# setups: damaged files written by an earlier step
+
+
+def _damage(path: Path, how: str) -> None:
+    """An empty file, or the first half of it (a copy cut short)."""
+    data = path.read_bytes()
+    path.write_bytes(b"" if how == "empty" else data[: len(data) // 2])
+
+
+def s_synth_damaged_weights(how: str):
+    def setup(w, tmp, mp):
+        gen = tmp / "gen"
+        shutil.copytree(w.fast, gen)
+        _damage(gen / "model.safetensors", how)
+        return Run(synth_argv(w, tmp / "syn", gen=gen), tmp / "syn")
+    return setup
+
+
+def s_train_damaged_base(w, tmp, mp):
+    base = tmp / "base"
+    shutil.copytree(w.base, base)
+    _damage(base / "model.safetensors", "empty")
+    return Run(train_argv(w, tmp / "gen", cfg_json(), "fast", base=base), tmp / "gen")
+
+
+def _segmenter_dir(d: Path) -> Path:
+    """What train-segmenter leaves (train_config.json + model.safetensors), weights cut short."""
+    import torch
+    from safetensors.torch import save_file
+
+    d.mkdir(parents=True)
+    (d / "train_config.json").write_text(json.dumps({"segmenter": "unet", "in_channels": 3, "dataset": "synthetic",
+                                                     "category": "fabric", "resolution": 32}))
+    save_file({"w": torch.zeros(64)}, str(d / "model.safetensors"))
+    _damage(d / "model.safetensors", "half")
+    return d
+
+
+def s_evaluate_damaged_weights(w, tmp, mp):
+    model = _segmenter_dir(tmp / "seg")
+    return Run(["evaluate", "--config", cfg_json(), "--dataset", "synthetic", "--category", "fabric",
+                "--prepared", str(w.prepared), "--model", str(model), "--out", str(tmp / "eval")], tmp / "eval")
+
+
+def s_synth_empty_prepared_manifest(w, tmp, mp):
+    prepared = tmp / "prepared"
+    shutil.copytree(w.prepared, prepared)
+    (prepared / "synthetic/fabric/manifest.csv").write_bytes(b"")
+    argv = synth_argv(w, tmp / "syn", "cutpaste")
+    argv[argv.index("--prepared") + 1] = str(prepared)
+    return Run(argv, tmp / "syn")
+
+
+def seg_argv(w: World, out: Path, method: str, synthetic: Path | None = None, config: str | None = None) -> list[str]:
+    argv = ["train-segmenter", "--config", config or cfg_json(**{"segmentation.steps": 1}), "--dataset", "synthetic",
+            "--category", "fabric", "--method", method, "--segmenter", "unet", "--seed", "0",
+            "--prepared", str(w.prepared), "--out", str(out)]
+    return argv + (["--synthetic", str(synthetic)] if synthetic else [])
+
+
+def s_segmenter_empty_synthetic_manifest(w, tmp, mp):
+    syn = tmp / "syn"
+    syn.mkdir()
+    (syn / "manifest.csv").write_bytes(b"")
+    return Run(seg_argv(w, tmp / "seg", "cutpaste", syn), tmp / "seg")
+
+
+# setups: a real full disk (a small tmpfs, filled)
+
+
+def small_full_disk(tmp: Path, size_kib: int, free_kib: int) -> Path:
+    """Mount a tmpfs of ``size_kib`` at tmp/disk and fill it up to ``free_kib``; skip without root."""
+    disk = tmp / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * ((size_kib - free_kib) * 1024))
+    return disk
+
+
+@pytest.fixture
+def unmount(tmp_path):
+    """Unmount tmp/disk after the case, whatever happened."""
+    yield
+    disk = tmp_path / "disk"
+    if disk.is_dir() and os.path.ismount(disk):
+        import gc
+
+        gc.collect()  # a failed torch.save keeps its file open until collected
+        if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(disk)], check=False)  # still busy: detach it
+
+
+def _assert_no_partial_training(out: Path) -> None:
+    """No final weights or record, no temporary, no checkpoint without the last.json that names it."""
+    assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
+    assert temporaries(out) == []
+    ckpt = out / "checkpoints"
+    files = sorted(p.name for p in ckpt.glob("ckpt-*")) if ckpt.is_dir() else []
+    if files:
+        step = json.loads((ckpt / "last.json").read_text())["step"]
+        assert files == [f"ckpt-{step}.optim.pt", f"ckpt-{step}.safetensors"], files
+
+
+def s_train_real_full_disk(free_of_weights: float):
+    """Train on a full tmpfs with room for ``free_of_weights`` x the generator's weights: 0.5 fails
+    on the first weights (SafetensorError), 1.5 fits the checkpoint's weights but not its optimiser
+    state (torch.save's RuntimeError)."""
+    def setup(w, tmp, mp):
+        weights_kib = (w.base / "model.safetensors").stat().st_size // 1024
+        disk = small_full_disk(tmp, 4096, 16 + int(weights_kib * free_of_weights))
+        config = cfg_json(**{"diffusion.train.steps": 2, "diffusion.train.checkpoint_every": 1})
+        return Run(train_argv(w, disk / "gen", config), disk / "gen", check=_assert_no_partial_training)
+    return setup
+
+
+def s_segmenter_real_full_disk(w, tmp, mp):
+    disk = small_full_disk(tmp, 1024, 64)
+
+    def check(out):
+        assert not (out / "model.safetensors").exists() and not (out / "train_config.json").exists()
+        assert temporaries(out) == []
+    return Run(seg_argv(w, disk / "seg", "no-anomalies"), disk / "seg", check=check)
+
+
 # setups: data
 
 
@@ -433,6 +597,17 @@ def s_no_anomalies(w, tmp, mp):
 def s_no_train_normals(w, tmp, mp):
     write_dummy("mvtec_ad", tmp / "raw", categories=["bottle"], n_train_good=2, n_test_good=1, n_anomalous=2, size=32)
     shutil.rmtree(tmp / "raw/bottle/train")
+    return Run(prep_argv("mvtec_ad", tmp / "raw", tmp / "prep"), tmp / "prep")
+
+
+def s_folder_counts(**kw):
+    def setup(w, tmp, mp):
+        return Run(prep_argv("folder", folder_dataset(tmp / "raw", **kw), tmp / "prep"), tmp / "prep")
+    return setup
+
+
+def s_no_test_normals(w, tmp, mp):
+    write_dummy("mvtec_ad", tmp / "raw", categories=["bottle"], n_train_good=2, n_test_good=0, n_anomalous=2, size=32)
     return Run(prep_argv("mvtec_ad", tmp / "raw", tmp / "prep"), tmp / "prep")
 
 
@@ -550,6 +725,16 @@ def s_umask_synth(w, tmp, mp):
     return Run(synth_argv(w, tmp / "syn", "cutpaste"), tmp / "syn", check=check)
 
 
+def s_umask_train(w, tmp, mp):
+    """Weights follow the umask like every other output (safetensors alone writes them 0600)."""
+    os.umask(0o002)
+
+    def check(out):
+        for name in ("model.safetensors", "config.json", "train_log.csv"):
+            assert oct((out / name).stat().st_mode & 0o777) == oct(0o664), name
+    return Run(train_argv(w, tmp / "gen", cfg_json(**{"diffusion.train.steps": 1})), tmp / "gen", check=check)
+
+
 # setups: the ten that already passed (and their kin)
 
 
@@ -603,6 +788,66 @@ def s_unsafe_member(kind: str):
                 info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
                 tf.addfile(info)
         return Run(fetch_argv(archive, tmp / "raw"), tmp / "raw")
+    return setup
+
+
+def s_white_background_masks(w, tmp, mp):
+    """Masks drawn the other way round: the defect black on white."""
+    root = folder_dataset(tmp / "raw")
+    for i in range(3):
+        save_mask(root / f"parts/masks/dent/dent{i:02d}.png", ~rect(i=i))
+
+    def check(out):
+        assert len(manifest(out, "folder", "parts").query("anomaly_type == 'dent'")) == 3
+    return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep", check=check)
+
+
+def _broken_link(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(path.parent / "gone.png")
+
+
+def s_dangling_link(what: str):
+    def setup(w, tmp, mp):
+        root = folder_dataset(tmp / "raw")
+        if what == "image":
+            _broken_link(root / "parts/images/dent/ghost.png")
+        else:  # the mask of dent01
+            (root / "parts/masks/dent/dent01.png").unlink()
+            _broken_link(root / "parts/masks/dent/dent01.png")
+        return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep")
+    return setup
+
+
+ORIENTATION_90 = 6  # EXIF: the camera was turned; a viewer rotates the stored pixels 90 degrees clockwise
+
+
+def s_exif_orientation(mask_exif: bool):
+    """A photo stored sideways with its EXIF orientation; its mask drawn on the photo as shown
+    (upright, no EXIF) or stored sideways with the same EXIF."""
+    def setup(w, tmp, mp):
+        root = folder_dataset(tmp / "raw", n_defect=2)
+        upright = np.zeros((32, 48), bool)
+        upright[2:10, 4:30] = True  # asymmetric: a wrong rotation cannot match
+        rng = np.random.default_rng(7)
+        shown = rng.integers(30, 220, (32, 48, 3), dtype=np.uint8)
+        exif = Image.Exif()
+        exif[0x0112] = ORIENTATION_90
+        stored = np.rot90(shown, 1)  # what a viewer turns 90 degrees clockwise to show `shown`
+        Image.fromarray(np.ascontiguousarray(stored)).save(root / "parts/images/dent/photo.jpg", exif=exif, quality=95)
+        if mask_exif:
+            m = Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1)).astype(np.uint8) * 255)
+            m.save(root / "parts/masks/dent/photo.png", exif=exif)
+        else:
+            save_mask(root / "parts/masks/dent/photo.png", upright)
+
+        def check(out):
+            from fast.data.prepare import resize_mask
+
+            t = manifest(out, "folder", "parts").set_index("source")
+            got = np.asarray(Image.open(out / "folder/parts" / t.loc["images/dent/photo.jpg", "mask"])) > 0
+            assert (got == resize_mask(upright.astype(np.uint8), 32).astype(bool)).all()
+        return Run(prep_argv("folder", root, tmp / "prep"), tmp / "prep", check=check)
     return setup
 
 
@@ -669,7 +914,7 @@ CASES = [
     # -- tracebacks before (issue) --
     Case("config-resolution-30", s_config(resolution=30), 2, ("resolution 30", "divisible by 4", "use resolution: 28 or 32")),
     Case("train-patch-larger-than-images", s_config(**{"diffusion.patch": 64}), 2,
-         ("diffusion.patch 64 is larger than the prepared images", "lower it or raise resolution"), origin="more"),
+         ("diffusion.patch 64 is larger than resolution 32", "or raise resolution"), origin="more"),
     Case("config-unet-levels-vs-patch", s_config(**{"diffusion.patch": 12, "diffusion.unet.block_out_channels": [8, 8, 8, 8]}), 2,
          ("diffusion.patch 12", "divisible by 8", "4 levels"), origin="more"),
     Case("synthesize-stage-with-fast-generator", s_synth("stage"), 2,
@@ -693,6 +938,25 @@ CASES = [
          not_says=("corrupt",)),
     Case("fetch-full-disk-copy", s_fetch_full_disk_copy, 2, ("cannot copy", "No space left on device"),
          not_says=("corrupt",), origin="more"),
+    # -- tracebacks before (round 2) --
+    Case("synthesize-truncated-generator-weights", s_synth_damaged_weights("half"), 2,
+         ("model.safetensors", "truncated or damaged", "re-run `fast train"), origin="more"),
+    Case("synthesize-empty-generator-weights", s_synth_damaged_weights("empty"), 2,
+         ("model.safetensors", "re-run `fast train"), origin="more"),
+    Case("train-base-dir-empty-weights", s_train_damaged_base, 2,
+         ("base/model.safetensors", "re-run `fast train"), origin="more"),
+    Case("evaluate-truncated-segmenter-weights", s_evaluate_damaged_weights, 2,
+         ("seg/model.safetensors", "re-run `fast train-segmenter"), origin="more"),
+    Case("synthesize-empty-prepared-manifest", s_synth_empty_prepared_manifest, 2,
+         ("fabric/manifest.csv", "re-run `fast prepare"), origin="more"),
+    Case("train-segmenter-empty-synthetic-manifest", s_segmenter_empty_synthetic_manifest, 2,
+         ("syn/manifest.csv", "re-run `fast synthesize"), origin="more"),
+    Case("train-real-full-disk-weights", s_train_real_full_disk(0.5), 2,
+         ("cannot write", ".safetensors", "No space left on device", "free space"), RESULT, origin="more"),
+    Case("train-real-full-disk-optimiser-state", s_train_real_full_disk(1.5), 2,
+         ("cannot write", "No space left on device", "free space"), RESULT, origin="more"),
+    Case("train-segmenter-real-full-disk", s_segmenter_real_full_disk, 2,
+         ("cannot write", "seg/model.safetensors", "No space left on device"), RESULT, origin="more"),
     # -- silently wrong before (issue) --
     Case("folder-empty-mask-is-normal", s_folder_empty_mask, 0, (), RESULT),
     Case("mask-mode-1-png", s_folder("mode1"), 0, (), RESULT),
@@ -711,6 +975,13 @@ CASES = [
          ("trained with --category 'fabric', this run asks for 'washer'", "retrain it", "--category washer --generator base")),
     Case("generator-other-resolution", s_synth(resolution=64), 2,
          ("trained with resolution 32, this run asks for 64", "retrain it (its base model first)")),
+    Case("generator-patch-null-run-asks-16", s_synth(**{"diffusion.patch": 16}), 2,
+         ("trained with diffusion.patch null, this run asks for 16", "retrain it"), origin="more"),
+    Case("generator-patch-16-run-asks-null", s_synth_generator_patch(16), 2,
+         ("trained with diffusion.patch 16, this run asks for null", "retrain it"), origin="more"),
+    Case("generator-vs-prepared-resolution", s_synth_prepared_other_resolution, 2,
+         ("trained at resolution 32", "prepared64/synthetic/fabric/manifest.csv are at 64", "fast prepare --resolution 32"),
+         origin="more"),
     Case("generator-other-unet-size", s_synth(**{"diffusion.unet.block_out_channels": [16, 16]}), 2,
          ("diffusion.unet.block_out_channels [8, 16], this run asks for [16, 16]", "--generator fast --base-dir BASE")),
     Case("generator-other-farm-widths", s_synth(**{"diffusion.farm.widths": [8, 8, 8]}), 2,
@@ -726,6 +997,14 @@ CASES = [
          ("aias.steps 2000 is more than the 49 segments",)),
     Case("aias-steps-2000-in-method-options", s_method_steps("fast", 2000), 2,
          ("method_options.fast.steps 2000 is more than",), origin="more"),
+    Case("method-options-wrong-type", s_config_synth(**{"method_options.cutpaste": {"jitter": "high"}}), 2,
+         ("method_options.cutpaste.jitter 'high': must be a number",), origin="more"),
+    Case("method-options-sampler-option-wrong-type", s_config_synth(**{"method_options.fast": {"clip_x0": "no"}}), 2,
+         ("method_options.fast.clip_x0 'no': must be true or false",), origin="more"),
+    Case("method-options-unknown-key", s_config_synth(**{"method_options.cutpaste": {"jiter": 0.2}}), 2,
+         ("method_options.cutpaste.jiter", "has no option 'jiter'", "its options: jitter"), origin="more"),
+    Case("method-options-unknown-method", s_config_synth(**{"method_options.cutpast": {"jitter": 0.2}}), 2,
+         ("method_options.cutpast: unknown method 'cutpast'", "did you mean 'cutpaste'"), origin="more"),
     Case("stage-steps-beyond-schedule", s_method_steps("stage", 5000), 2,
          ("method_options.stage.steps 5000: must be between 1 and diffusion.num_train_timesteps (50)",), origin="more"),
     Case("category-without-normals", s_no_normals, 2, ("category 'parts'", "no normal (defect-free) images")),
@@ -733,6 +1012,13 @@ CASES = [
     Case("category-all-masks-empty", s_folder_all_masks_empty, 2, ("no anomalous images", "empty count as normals"),
          origin="more"),
     Case("category-normals-only-in-test", s_no_train_normals, 2, ("none is left for normal_train",), origin="more"),
+    Case("category-seg-test-empty", s_folder_counts(n_defect=1), 2,
+         ("category 'parts'", "no anomalous image is left for seg_test", "gen_train 1, seg_test 0, normal_train 3, "
+          "normal_test 1", "add anomalous images"), origin="more"),
+    Case("category-normal-test-empty-folder", s_folder_counts(n_normal=1), 2,
+         ("category 'parts'", "no normal image is left for normal_test", "normal_train 1, normal_test 0"), origin="more"),
+    Case("category-normal-test-empty-mvtec", s_no_test_normals, 2,
+         ("category 'bottle'", "no normal image is left for normal_test", "normal_test 0"), origin="more"),
     Case("empty-type-folder-warned", s_empty_type_folder, 0, ("test/scratch holds no images", "type 'scratch' is skipped"),
          RESULT),
     Case("source-symlink-out-of-tree", s_symlink_out, 2, ("linked.jpg is a symbolic link to", "outside the source tree")),
@@ -744,6 +1030,7 @@ CASES = [
     Case("sigterm-prepare-cleans-up", s_sigterm, 143, ("terminated (SIGTERM); partial outputs removed",)),
     Case("umask-002-respected-prepare", s_umask, 0, (), RESULT),
     Case("umask-022-respected-synthesize", s_umask_synth, 0, (), RESULT, origin="more"),
+    Case("umask-002-respected-train-weights", s_umask_train, 0, (), RESULT, origin="more"),
     # -- the ten that already passed --
     Case("corrupt-image", s_mvtec(_corrupt), 2, ("cannot read image", "grid/test/crack/001.png"), origin="passing"),
     Case("truncated-jpeg", s_truncated_jpeg, 2, ("cannot read image", "MT_Crack/Imgs"), origin="passing"),
@@ -756,6 +1043,15 @@ CASES = [
     Case("checksum-mismatch", s_checksum, 2, ("checksum mismatch", "pass --sha256"), origin="passing"),
     Case("unsafe-archive-member-dotdot", s_unsafe_member("dotdot"), 2, ("'../escape.txt' is unsafe",), origin="passing"),
     Case("unsafe-archive-member-symlink", s_unsafe_member("link"), 2, ("'MT_Free/link' is unsafe",), origin="passing"),
+    Case("mask-white-background-warned", s_white_background_masks, 0,
+         ("masks/dent/dent00.png marks", "is its background white?"), RESULT, origin="more"),
+    Case("mask-suffix-mixed-case", s_folder("L255", ".Png"), 0, (), RESULT, origin="more"),
+    Case("dangling-symlink-image-named", s_dangling_link("image"), 2,
+         ("images/dent/ghost.png is a broken symbolic link", "gone.png", "fix the link or remove it"), origin="more"),
+    Case("dangling-symlink-mask-named", s_dangling_link("mask"), 2,
+         ("masks/dent/dent01.png is a broken symbolic link",), origin="more"),
+    Case("exif-orientation-photo-only", s_exif_orientation(False), 0, (), RESULT, origin="more"),
+    Case("exif-orientation-photo-and-mask", s_exif_orientation(True), 0, (), RESULT, origin="more"),
     Case("mixed-extensions", s_mixed_extensions, 0, (), RESULT, origin="passing"),
     Case("unicode-stems", s_unicode, 0, (), RESULT, origin="passing"),
     Case("same-prepared-name", s_same_stem, 2, ("would get the same prepared name",), origin="more"),
@@ -765,6 +1061,12 @@ CASES = [
     Case("config-invalid-value", s_config(resolution=4), 2, ("invalid config value at 'resolution'",), origin="more"),
     Case("config-file-not-found", s_argv(lambda w, t: train_argv(w, t / "gen", str(t / "nope.yaml")), lambda t: t / "gen"),
          2, ("config file not found", "nope.yaml"), origin="more"),
+    Case("config-file-not-utf8", s_config_file(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"), 2,
+         ("experiment.yaml: not a UTF-8 text file", "byte 0x89 at offset 0"), origin="more"),
+    Case("config-file-duplicate-key", s_config_file(
+        b"experiment: bad\ndatasets: {synthetic: {categories: [fabric]}}\nresolution: 32\n"
+        b"diffusion:\n  num_train_timesteps: 50\ndiffusion:\n  patch: 16\n"), 2,
+         ("experiment.yaml: key 'diffusion' appears twice (lines 4 and 6)", "keep one"), origin="more"),
     Case("bad-options-json", s_argv(lambda w, t: prep_argv("synthetic", w.raw, t / "prep", "--options", "{no"),
                                     lambda t: t / "prep"), 2, ("--options is not valid JSON",), origin="more"),
     Case("unknown-dataset-option", s_argv(lambda w, t: prep_argv("synthetic", w.raw, t / "prep", "--options",
@@ -783,7 +1085,7 @@ def test_the_table_covers_the_issue():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case: Case, world, tmp_path, monkeypatch, capsys, caplog):
+def test_bad_input(case: Case, world, tmp_path, monkeypatch, capsys, caplog, unmount):
     caplog.set_level("WARNING")
     umask = os.umask(0o022)
     os.umask(umask)
@@ -838,3 +1140,33 @@ def test_config_method_lists_match_the_registry():
     assert {m for m in REGISTRY if config.uses_farm(m)} == {m for m, g in GENERATOR_OF.items() if g == "fast"}
     aias = {m for m, (s, steps, _) in FastMethod.SAMPLING.items() if s == "aias" and steps is None}
     assert aias == set(config.AIAS_CONFIG_STEPS_METHODS)
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
+def test_snakemake_dry_run_refuses_cross_key_rules(tmp_path):
+    """The cross-key rules hold when the workflow loads its config: `snakemake -n` stops with the
+    one message (the default config's diffusion.patch 32 on 16 px images), before any job."""
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(["snakemake", "-n", "--cores", "1", "--nolock", "--snakefile", str(repo / "Snakefile"),
+                           "--configfile", str(repo / "config/config.yaml"), "--directory", str(tmp_path),
+                           "--config", "resolution=16"],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    said = proc.stdout + proc.stderr
+    assert said.count("diffusion.patch 32 is larger than resolution 16") == 1, said[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
+def test_snakemake_dry_run_refuses_a_duplicate_config_key(tmp_path):
+    """snakemake's own loader would keep the second `resolution`: the workflow reads its config
+    files again with the strict loader."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "config/config.yaml").read_text()
+    path = tmp_path / "twice.yaml"
+    path.write_text(text + "\nresolution: 64\n")
+    proc = subprocess.run(["snakemake", "-n", "--cores", "1", "--nolock", "--snakefile", str(repo / "Snakefile"),
+                           "--configfile", str(path), "--directory", str(tmp_path)],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    said = proc.stdout + proc.stderr
+    assert said.count("twice.yaml: key 'resolution' appears twice") == 1, said[-3000:]

@@ -17,6 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from fast.errors import FastError
+from fast.io import read_table
 
 MANIFEST_COLUMNS = ["image", "mask", "category", "anomaly_type", "split", "sha256"]
 SPLITS = ("gen_train", "seg_test", "normal_train", "normal_test")
@@ -43,7 +44,7 @@ class PreparedCategory:
             manifest = manifest / "manifest.csv"
         if not manifest.is_file():
             raise FastError(f"prepared manifest not found: {manifest} (run `fast prepare` first)")
-        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        table = read_table(manifest, "`fast prepare` of this dataset")
         missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
         if missing:
             raise FastError(f"{manifest}: missing columns {missing}")
@@ -101,3 +102,13 @@ class PreparedCategory:
     @property
     def channels(self) -> int:
         return int(self.load_image(self.table.iloc[0]).shape[2])
+
+    @property
+    def resolution(self) -> int:
+        """The side the images were prepared at (prepare.json; a copy without it: the first image's)."""
+        import json
+
+        try:
+            return int(json.loads((self.root / "prepare.json").read_text())["resolution"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return int(self.load_image(self.table.iloc[0]).shape[0])

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
 
 from fast.data.manifest import GOOD, MANIFEST_COLUMNS, SPLITS
 from fast.data.registry import HALF_MAX, DatasetFormat, Sample
@@ -46,11 +47,24 @@ def parse_options(text: str | dict | None) -> dict:
 # pixels
 
 
+# a mask marking more than this fraction of its image as defect most likely has a white
+# background (inverted): said, since it would train and score the background as the defect
+WHITE_BACKGROUND_FRACTION = 0.5
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of a camera's orientation (1: upright)
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """The image as a viewer shows it: a camera's EXIF orientation applied (photos and masks alike,
+    so that a mask drawn on the displayed photo still fits it)."""
+    return ImageOps.exif_transpose(im) if im.getexif().get(EXIF_ORIENTATION, 1) != 1 else im
+
+
 def read_image(path: Path, channels: int) -> np.ndarray:
-    """uint8 (H, W, channels); any unreadable or truncated file is a FastError naming it."""
+    """uint8 (H, W, channels), upright; any unreadable or truncated file is a FastError naming it."""
     try:
         with Image.open(path) as im:
             im.load()
+            im = _upright(im)
             if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
                 arr = np.asarray(im, dtype=np.float64)
                 arr = np.round(255 * (arr - arr.min()) / max(arr.max() - arr.min(), 1e-12))
@@ -80,10 +94,12 @@ def binarize_mask(arr: np.ndarray, threshold: int | str, palette_black_index0: b
 
 def read_mask(path: Path, threshold: int | str) -> np.ndarray:
     """bool (H, W) (see :func:`binarize_mask`). Palette images: with ``half_max``, the palette
-    index when index 0 is black (class ids: index > 0), else the palette colours' grey level."""
+    index when index 0 is black (class ids: index > 0), else the palette colours' grey level.
+    Upright (EXIF orientation); a mask that is mostly defect is warned about (a white background?)."""
     try:
         with Image.open(path) as im:
             im.load()
+            im = _upright(im)
             black0 = False
             if im.mode == "P":
                 pal = im.getpalette() or [0, 0, 0]
@@ -95,7 +111,11 @@ def read_mask(path: Path, threshold: int | str) -> np.ndarray:
             arr = np.asarray(im)
     except (OSError, ValueError, SyntaxError) as exc:
         raise FastError(f"cannot read mask {path}: {exc}") from None
-    return binarize_mask(arr, threshold, black0)
+    mask = binarize_mask(arr, threshold, black0)
+    if mask.size and mask.mean() > WHITE_BACKGROUND_FRACTION:
+        log.warning("mask %s marks %.0f%% of its image as defect: is its background white? (a mask is black "
+                    "(0) with the defect white; invert it if so)", path, 100 * mask.mean())
+    return mask
 
 
 def image_channels(paths: list[Path]) -> int:
@@ -169,6 +189,23 @@ def _check_counts(fmt: DatasetFormat, root: Path, category: str, samples: list[S
                         f"normal_train; add training normals ({layout})")
 
 
+def _check_test_splits(fmt: DatasetFormat, root: Path, category: str, rows: list[dict]) -> None:
+    """The benchmark's numbers come from seg_test (defects) and normal_test (false alarms): a
+    category with either empty would still get a number, measuring nothing. Checked after test
+    duplicates of training images were dropped."""
+    counts = Counter(r["split"] for r in rows)
+    said = ", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS)
+    where = f"dataset {fmt.name!r}, category {category!r} under {root}"
+    if not counts.get("seg_test"):
+        raise FastError(f"{where}: no anomalous image is left for seg_test ({said}); each anomaly type needs "
+                        f"at least 2 distinct images (a third of them, rounded up, go to gen_train): add "
+                        f"anomalous images")
+    if not counts.get("normal_test"):
+        raise FastError(f"{where}: no normal image is left for normal_test ({said}); false alarms could not "
+                        f"be measured: add normal images (at least 2, or test normals where the dataset "
+                        f"splits them)")
+
+
 def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Path,
                      resolution: int, seed: int, options: dict) -> dict:
     """Write one prepared category into ``out_dir`` (a fresh directory). Returns a summary."""
@@ -226,6 +263,7 @@ def prepare_category(fmt: DatasetFormat, root: Path, category: str, out_dir: Pat
         row["sha256"] = _sha256(out_dir / row["image"])
         rows.append(row)
     rows, dropped = drop_test_duplicates(rows)
+    _check_test_splits(fmt, root, category, rows)
     for r in dropped:
         log.warning("%s/%s: %s (%s) duplicates a training image; dropped from %s",
                     fmt.name, category, r["source"], r["sha256"][:12], r["split"])

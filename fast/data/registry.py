@@ -8,6 +8,7 @@ pixels: that is ``fast.data.prepare``'s job.
 from __future__ import annotations
 
 import importlib
+import os
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,20 +118,42 @@ def warn_empty_type(folder: Path, anomaly_type: str) -> None:
                 "the folder)", folder, anomaly_type)
 
 
+def _refuse_broken_link(p: Path) -> None:
+    """A symbolic link to nothing is named, not skipped as if the image were not there."""
+    if p.is_symlink() and not p.exists():
+        raise FastError(f"{p} is a broken symbolic link (to {os.readlink(p)}): fix the link or remove it, "
+                        f"then rerun")
+
+
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name (hidden files skipped)."""
+    """Image files directly inside ``folder``, sorted by name (hidden files skipped); a broken
+    symbolic link among them is a FastError."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    out = []
+    for p in folder.iterdir():
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        _refuse_broken_link(p)
+        if p.is_file():
+            out.append(p)
+    return sorted(out)
 
 
 def find_by_stem(folder: Path, stem: str, default_suffix: str = ".png") -> Path:
-    """The image file ``folder/stem.<any image suffix>``; the ``default_suffix`` path if none."""
-    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+    """The image file ``folder/stem.<any image suffix, in any case>`` (``.png``, ``.PNG``,
+    ``.Png``); the ``default_suffix`` path if none. A broken symbolic link is a FastError."""
+    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):  # the usual spellings first
         p = folder / f"{stem}{suffix}"
+        _refuse_broken_link(p)
         if p.is_file():
             return p
+    if folder.is_dir():  # then any mix of cases, by listing the folder
+        for p in sorted(folder.iterdir()):
+            if p.stem == stem and p.suffix.lower() in IMAGE_SUFFIXES:
+                _refuse_broken_link(p)
+                if p.is_file():
+                    return p
     return folder / f"{stem}{default_suffix}"
 
 

@@ -121,7 +121,7 @@ class DiffusionModel(nn.Module):
 
     @classmethod
     def load(cls, generator_dir: str | Path, device: str | torch.device = "cpu") -> "DiffusionModel":
-        from safetensors.torch import load_file
+        from fast.io import read_weights
 
         d = Path(generator_dir)
         if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
@@ -129,5 +129,5 @@ class DiffusionModel(nn.Module):
                             f"run `fast train` first)")
         spec = json.loads((d / "config.json").read_text())
         model = cls.from_spec(spec["model"] if "model" in spec else spec)
-        model.load_saved_state(load_file(str(d / "model.safetensors")))
+        model.load_saved_state(read_weights(d / "model.safetensors", f"`fast train ... --out {d}`"))
         return model.to(device).eval()

@@ -161,11 +161,18 @@ def _save_checkpoint(out_dir: Path, model: nn.Module, opt, step: int, key: str) 
 
     d = _ckpt_dir(out_dir)
     d.mkdir(parents=True, exist_ok=True)
-    with atomic_path(d / f"ckpt-{step}.safetensors") as tmp:
-        save_file(_saved_state(model), str(tmp))
-    with atomic_path(d / f"ckpt-{step}.optim.pt") as tmp:
-        torch.save(opt.state_dict(), tmp)
-    write_json(d / "last.json", {"step": step, "run": key})
+    written = [d / f"ckpt-{step}.safetensors", d / f"ckpt-{step}.optim.pt"]
+    try:
+        with atomic_path(written[0]) as tmp:
+            save_file(_saved_state(model), str(tmp))
+        with atomic_path(written[1]) as tmp:
+            torch.save(opt.state_dict(), tmp)
+        write_json(d / "last.json", {"step": step, "run": key})
+    except BaseException:
+        # last.json still names the previous checkpoint: files of this step would be orphans
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
     for old in d.glob("ckpt-*"):  # keep only the checkpoint last.json points to
         if old.name.split(".")[0] != f"ckpt-{step}":
             old.unlink(missing_ok=True)

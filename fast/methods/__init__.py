@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from fast.config import register_check
 from fast.errors import FastError
 from fast.methods.base import SynthesisMethod, SynthesisRequest
 
@@ -85,11 +86,32 @@ def build_method(name: str, cfg: dict) -> SynthesisMethod:
     return getattr(importlib.import_module(module), attr)(cfg, name)
 
 
+def method_options_problem(cfg: dict) -> str | None:
+    """Why the config's ``method_options`` do not fit the registry (an unknown method, or an
+    option its method does not read or of another kind), or None. Each method knows its options
+    (``SynthesisMethod.OPTIONS``); only the modules of the methods named are imported."""
+    import difflib
+
+    for name in cfg.get("method_options") or {}:
+        if name not in REGISTRY:
+            hint = difflib.get_close_matches(name, list(REGISTRY), n=1)
+            did = f"did you mean '{hint[0]}'? " if hint else ""
+            return (f"method_options.{name}: unknown method {name!r}; {did}its keys are method names "
+                    f"(`fast methods` lists them)")
+        problem = build_method(name, cfg).options_problem()
+        if problem:
+            return problem
+    return None
+
+
 def trainable_generators() -> list[str]:
     """Every generator `fast train` can train (the shared base first)."""
     return list(BASE_OF)
 
 
+# every config loaded from now on has its method_options checked against the methods' own options
+register_check(method_options_problem)
+
 __all__ = ["BASE_GENERATOR", "BASE_OF", "GENERATORS", "GENERATOR_OF", "REGISTRY", "REFERENCE_ROWS",
            "SAMPLER_OF", "SWEEP", "SWEEP_NFE", "SWEEP_SAMPLERS",
-           "SynthesisMethod", "SynthesisRequest", "build_method", "trainable_generators"]
+           "SynthesisMethod", "SynthesisRequest", "build_method", "method_options_problem", "trainable_generators"]

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
+from fast.methods.base import NUMBER, SynthesisMethod, SynthesisRequest, Synthesized
 
 
 def color_jitter(patch: np.ndarray, rng: np.random.Generator, strength: float = 0.1) -> np.ndarray:
@@ -90,6 +90,7 @@ class CutPaste(SynthesisMethod):
     uses_pool_masks = False
     departures = ("ColorJitter(0.1) in numpy in a fixed order (torchvision permutes the four); the label is "
                   "the pasted rectangle (the paper trains an image-level classifier)")
+    OPTIONS = {"jitter": NUMBER}
 
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:
         jitter = float(self.options.get("jitter", 0.1))

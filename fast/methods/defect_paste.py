@@ -28,7 +28,7 @@ import numpy as np
 
 from fast.data.manifest import PreparedCategory
 from fast.errors import FastError
-from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
+from fast.methods.base import NUMBER, SynthesisMethod, SynthesisRequest, Synthesized
 from fast.methods.masks import object_region, resize_mask, translate_into
 
 UNITS = ("either", "component", "mask")
@@ -158,6 +158,7 @@ class DefectPaste(SynthesisMethod):
     description = "Defect paste: real gen_train defects under their masks, pasted with flip/rot90 and feathered edges"
     uses_pool_masks = False  # the defects' own real masks are the labels
     departures = "not in the papers: the practitioner's baseline"
+    OPTIONS = {"unit": UNITS, "feather": NUMBER}
 
     def __init__(self, cfg: dict, name: str | None = None):
         super().__init__(cfg, name)

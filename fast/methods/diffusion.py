@@ -31,19 +31,38 @@ from fast.diffusion.schedule import Schedule
 from fast.diffusion.train import TrainData, train_loop
 from fast.errors import FastError
 from fast.methods import BASE_OF
-from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
-from fast.samplers import build_sampler, sampler_options
+from fast.methods.base import INTEGER, SynthesisMethod, SynthesisRequest, Synthesized, kind_of_default
+from fast.samplers import SAMPLERS, build_sampler, sampler_class, sampler_options
 from fast.samplers.base import synthesize_batch
 
 
 class DiffusionMethod(SynthesisMethod):
     generator: str | None = None
     SAMPLING: dict[str, tuple[str, int | None, dict]] = {}
+    # every diffusion method; a method of SAMPLING also takes `sampler` and that sampler's options
+    OPTIONS = {"steps": INTEGER, "batch_size": INTEGER}
 
     def __init__(self, cfg: dict, name: str | None = None):
         super().__init__(cfg, name)
         self.model: DiffusionModel | None = None
-        self.device = resolve_device(cfg.get("device", "auto"))
+        self._device = None
+
+    @property
+    def device(self):
+        # resolved on first use: checking a config's options must not need the configured device
+        if self._device is None:
+            self._device = resolve_device(self.cfg.get("device", "auto"))
+        return self._device
+
+    def known_options(self) -> dict[str, object]:
+        known = dict(self.OPTIONS)
+        if self.name in self.SAMPLING:
+            known["sampler"] = tuple(SAMPLERS)
+            sampler = self.options.get("sampler", self.SAMPLING[self.name][0])
+            if sampler in SAMPLERS:
+                choices = sampler_class(sampler).Options.CHOICES
+                known.update({k: choices.get(k) or kind_of_default(v) for k, v in sampler_options(sampler).items()})
+        return known
 
     # -- training ------------------------------------------------------------------------------
     # Every diffusion method starts from the shared base model of its category (trained once by
@@ -277,21 +296,33 @@ def expected_record(cfg: dict, dataset: str | None, category: str | None) -> lis
     return out
 
 
-def _get(spec: dict, dotted: str):
+_ABSENT = object()
+
+
+def _get(spec: dict, dotted: str, absent=None):
     cur = spec
     for part in dotted.split("."):
         if not isinstance(cur, dict) or part not in cur:
-            return None
+            return absent
         cur = cur[part]
     return cur
 
 
+# record keys whose null is a value (diffusion.patch null: whole images), not "unknown"
+NULL_IS_A_VALUE = ("patch",)
+
+
+def _say(value) -> str:
+    return "null" if value is None else repr(value)
+
+
 def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str, dataset: str | None,
                            category: str | None, *, what: str = "--generator-dir",
-                           method: str | None = None) -> dict:
+                           method: str | None = None, prepared: PreparedCategory | None = None) -> dict:
     """Refuse a generator trained on something else than this run asks for (another generator
-    kind, dataset, category, resolution, window, UNet or schedule), naming the key and how to
-    retrain. Keys a legacy record lacks are not compared. Returns the record."""
+    kind, dataset, category, resolution, window, UNet or schedule) or than the ``prepared`` images
+    it will sample on (another resolution), naming the key and how to retrain. Keys a legacy record
+    lacks are not compared. Returns the record."""
     spec = read_generator_record(generator_dir)
     train = f"fast train --config <this config> --dataset {dataset} --category {category}"
     if generator == "base":
@@ -305,16 +336,23 @@ def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str,
                         f"a {generator!r} generator; pass that one or train it "
                         f"(`fast train --generator {generator}`)")
     for key, path, want in expected_record(cfg, dataset, category):
-        have = _get(spec, path)
-        if have is None or want is None:
+        have = _get(spec, path, _ABSENT)
+        if have is _ABSENT or ((have is None or want is None) and path not in NULL_IS_A_VALUE):
             continue
-        if isinstance(want, float) or isinstance(have, float):
+        if have is None or want is None:
+            same = have is want
+        elif isinstance(want, float) or isinstance(have, float):
             same = abs(float(have) - float(want)) <= 1e-12 * max(1.0, abs(float(want)))
         else:
             same = have == want
         if not same:
-            raise FastError(f"{what} {generator_dir} was trained with {key} {have!r}, this run asks for {want!r}; "
-                            f"{retrain}")
+            raise FastError(f"{what} {generator_dir} was trained with {key} {_say(have)}, this run asks for "
+                            f"{_say(want)}; {retrain}")
+    have = _get(spec, "resolution", None)
+    if prepared is not None and have is not None and int(have) != prepared.resolution:
+        raise FastError(f"{what} {generator_dir} was trained at resolution {have}, the prepared images of "
+                        f"{prepared.manifest} are at {prepared.resolution}; prepare them at {have} "
+                        f"(`fast prepare --resolution {have}`) or {retrain}")
     if generator == "fast" and spec.get("farm_widths") is not None:
         want = [int(w) for w in cfg["diffusion"]["farm"]["widths"]]
         if list(spec["farm_widths"]) != want:

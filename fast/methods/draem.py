@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from fast.errors import FastError
-from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
+from fast.methods.base import TEXT_OR_NULL, SynthesisMethod, SynthesisRequest, Synthesized
 from fast.methods.masks import perlin_mask, rotate
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class Draem(SynthesisMethod):
     departures = ("Perlin scale range scales with the image size (2^U{0..5} at 256 px); imgaug augmenters "
                   "re-implemented in numpy/PIL/OpenCV; scikit-image textures unless a DTD folder is given; "
                   "every image gets an anomaly (DRAEM leaves half unchanged)")
+
+    OPTIONS = {"texture_source": TEXT_OR_NULL}
 
     def __init__(self, cfg: dict, name: str | None = None):
         super().__init__(cfg, name)

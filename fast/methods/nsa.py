@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from fast.errors import FastError
-from fast.methods.base import SynthesisMethod, SynthesisRequest, Synthesized
+from fast.methods.base import NUMBER, SynthesisMethod, SynthesisRequest, Synthesized
 from fast.methods.masks import object_region
 
 MIN_PATCH_PX = 50
@@ -118,9 +118,12 @@ class NSA(SynthesisMethod):
     departures = ("median filter scaled with the image (5 px at 256 px), threshold relaxed when nothing "
                   "shows; 1-4 patches uniform (NSA: coin flips); object region estimated from the border colour (NSA: per-class thresholds); binary labels only")
 
+    CLONE_MODES = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
+    OPTIONS = {"threshold": NUMBER, "clone_mode": tuple(CLONE_MODES)}
+
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:
         threshold = float(self.options.get("threshold", 1.0))
-        modes = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
+        modes = self.CLONE_MODES
         if self.options.get("clone_mode", "normal") not in modes:
             raise FastError(f"method_options.nsa.clone_mode must be one of {list(modes)}")
         mode = modes[self.options.get("clone_mode", "normal")]

@@ -35,6 +35,7 @@ from fast.diffusion.extras import DISC, DISC_OPT
 from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import randn, x0_from_eps
+from fast.methods.base import BOOLEAN, INTEGER, NUMBER
 from fast.methods.diffusion import DiffusionMethod
 from fast.samplers.aias import StridedDDPMSampler, StridedOptions
 from fast.samplers.base import SampleResult, fuse_background, posterior_step, predict_x0
@@ -113,6 +114,8 @@ class SardMethod(DiffusionMethod):
 
     departures = ("after the paper's description (no public code); starts from the shared base model; "
                   "strided DDPM (50 steps); mask + background input channels; mask-weighted eps loss")
+    OPTIONS = {**DiffusionMethod.OPTIONS, "clip_x0": BOOLEAN, "adv_weight": NUMBER, "adv_max_t": NUMBER,
+               "disc_lr": NUMBER, "disc_width": INTEGER}
 
     def extra_modules(self):
         return {DISC: {"width": int(self.options.get("disc_width", 32)), "n_down": 3}, DISC_OPT: {}}

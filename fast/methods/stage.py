@@ -33,6 +33,7 @@ from fast.diffusion.extras import AD_AN, AD_IMG
 from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import q_sample, randn
+from fast.methods.base import BOOLEAN, INTEGER
 from fast.methods.diffusion import DiffusionMethod
 from fast.methods.stage_schedule import ema_mask, uses_anomaly_branch
 from fast.samplers.aias import StridedDDPMSampler
@@ -113,6 +114,7 @@ class StageMethod(DiffusionMethod):
                   "mask-weighted losses")
     # the authors' code freezes the diffusion model (unfreeze_model False): only the adapters train
     trains_backbone = False
+    OPTIONS = {**DiffusionMethod.OPTIONS, "clip_x0": BOOLEAN, "adapter_hidden": INTEGER}
 
     def extra_modules(self):
         hidden = int(self.options.get("adapter_hidden", 32))

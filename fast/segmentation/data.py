@@ -1,4 +1,4 @@
-"""Training and test data of the downstream segmenter, per PROTOCOL.md.
+"""Training and test data of the downstream segmenter, per docs/protocol.md.
 
 Training set of one row of the tables:
 - a synthesis method: its synthetic pairs (``<synthetic>/manifest.csv``) as the anomalous pool;
@@ -8,7 +8,7 @@ samples from each pool (all normal when there is no anomalous pool). Only ``gen_
 ``normal_train`` rows are ever read here for training; the test set is ``seg_test`` + ``normal_test``.
 All images are brought to the experiment resolution (square) and to the dataset's channel count.
 
-Training windows (PROTOCOL.md, Sizes: ``patch``): with ``segmentation.patch`` set, every batch
+Training windows (docs/protocol.md, Sizes: ``patch``): with ``segmentation.patch`` set, every batch
 sample is a ``patch`` x ``patch`` window of its image, cut before augmentation: an anomalous
 sample's window is centred on one of its defect components (uniform choice, seeded jitter;
 ``fast.data.windows.defect_window``), a normal sample's window by ``segmentation.normal_windows``:
@@ -33,6 +33,7 @@ from PIL import Image
 from fast.data.manifest import TEST_SPLITS, PreparedCategory
 from fast.data.windows import covering_window, crop, crop_mask, defect_window, random_window
 from fast.errors import FastError
+from fast.io import read_table
 from fast.methods import REFERENCE_ROWS
 from fast.segmentation.cache import cached, entry_name
 
@@ -109,7 +110,7 @@ def synthetic_pool(synthetic_dir: str | Path, size: int, channels: int) -> Pool:
     manifest = root / "manifest.csv"
     if not manifest.is_file():
         raise FastError(f"synthetic manifest not found: {manifest} (run `fast synthesize` first)")
-    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    table = read_table(manifest, f"`fast synthesize ... --out {root}`")
     if not {"image", "mask"} <= set(table.columns) or table.empty:
         raise FastError(f"{manifest}: needs columns image, mask and at least one row")
     pairs = []
@@ -146,7 +147,7 @@ def training_pools(cat: PreparedCategory, method: str, synthetic_dir: str | None
 
 
 def evaluation_set(cat: PreparedCategory, size: int, channels: int) -> tuple[Pool, pd.DataFrame]:
-    """``seg_test`` + ``normal_test`` only (PROTOCOL.md, metrics)."""
+    """``seg_test`` + ``normal_test`` only (docs/protocol.md, metrics)."""
     pool, rows = prepared_pool(cat, TEST_SPLITS, size, channels)
     if len(pool) == 0:
         raise FastError(f"{cat.manifest}: no seg_test / normal_test images to evaluate on")

@@ -14,7 +14,7 @@ from torch import nn
 
 from fast.errors import FastError
 
-# name -> (architecture, encoder) (PROTOCOL.md, downstream segmentation)
+# name -> (architecture, encoder) (docs/protocol.md, downstream segmentation)
 SEGMENTERS: dict[str, tuple[type[nn.Module], str]] = {
     "segformer": (smp.Segformer, "mit_b0"),
     "unet": (smp.Unet, "resnet18"),

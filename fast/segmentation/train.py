@@ -1,6 +1,6 @@
 """`fast train-segmenter`: one smp segmenter for one (dataset, category, method, seed), fixed budget.
 
-Identical for every method (PROTOCOL.md): segmentation.steps iterations of AdamW(lr), batches mixed
+Identical for every method (docs/protocol.md): segmentation.steps iterations of AdamW(lr), batches mixed
 50/50 from the method's anomalous pairs and the normal_train images, seeded flips/rot90, loss
 focal + dice (binary). The last checkpoint is the model (no selection on test data).
 With segmentation.patch set, training batches are windows (anomalous: around a defect; normal:
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from fast.errors import FastError
-from fast.io import atomic_path, write_json
+from fast.io import atomic_path, read_weights, write_json
 from fast.segmentation.data import MixedBatches, effective_patch, window_rule
 from fast.segmentation.models import build_segmenter
 
@@ -122,5 +122,5 @@ def load_segmenter(model_dir: str | Path, device: torch.device) -> tuple[torch.n
                         f"(run `fast train-segmenter --out {model_dir}` first)")
     train_config = json.loads(cfg_path.read_text())
     model = build_segmenter(train_config["segmenter"], train_config["in_channels"], None)
-    model.load_state_dict(load_file(str(weights)))
+    model.load_state_dict(read_weights(weights, f"`fast train-segmenter ... --out {model_dir}`"))
     return model.to(device).eval(), train_config

@@ -255,7 +255,7 @@ def run_synthesize(args) -> int:
 
         method.validate_sampling()
         check_generator_record(gen_dir, cfg, method.generator, args.dataset, args.category,
-                               method=f"method {args.method!r}")
+                               method=f"method {args.method!r}", prepared=prepared)
     method.load(gen_dir)
     method.prepare(prepared)  # e.g. defect-paste reads the gen_train defects here
     method_seed = category_seed(seed, args.dataset, args.category, replicate)

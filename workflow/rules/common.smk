@@ -2,10 +2,15 @@
 # everything else lives in the `fast` package.
 import json
 import shlex
+from pathlib import Path
 
-from fast.config import validate_config
+from fast.config import read_config_file, validate_config
 from fast.methods import BASE_GENERATOR, BASE_OF, GENERATOR_OF, REFERENCE_ROWS, REGISTRY
 
+# snakemake's own YAML loader keeps the last of a key given twice: each config file is read again
+# by the strict one (a duplicate key is refused, naming it and its lines)
+for _configfile in workflow.configfiles:
+    read_config_file(Path(_configfile))
 # The Snakefile validated `config` with the same schema; this copy also has the defaults filled.
 CFG = validate_config(config, "snakemake config")
 EXP = CFG["experiment"]
