@@ -17,7 +17,7 @@ from PIL import Image
 
 from fast.cli import main
 from fast.stages.synthesize import MANIFEST_BASE_COLUMNS
-from tests.dummy_data import write_dummy
+from dummy_data import write_dummy
 
 TYPES = ["dent", "scratch"]  # the dummy folder's defect types
 N_NORMALS = 6                # its normal images (4 + 2)
