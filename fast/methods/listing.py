@@ -1,6 +1,4 @@
-"""`fast methods`: the registry, one line per method.
-
-Descriptions (and, after a ``|``, the method's departures from its paper) are read from the
+"""What `fast methods` prints of each method: its description and its departures from its paper, read from the
 ``name``/``description``/``departures`` class attributes in the method modules' source (ast), so
 listing does not import torch-heavy modules; a method whose class does not spell its name there
 is built once to ask it; a module not written yet is listed as such."""
@@ -36,10 +34,6 @@ def _class_attributes(module: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def _with_departures(description: str, departures: str) -> str:
-    return f"{description} | departures: {departures}" if departures else description
-
-
 def describe_parts(name: str) -> tuple[str, str]:
     """(description, departures from its paper) of method ``name``."""
     module = registry.REGISTRY[name].split(":")[0]
@@ -57,11 +51,6 @@ def describe_parts(name: str) -> tuple[str, str]:
         return method.description or "(no description)", method.departures
     except Exception as exc:  # listing must not fail because one method is broken
         return f"(unavailable: {type(exc).__name__}: {exc})", ""
-
-
-def describe(name: str) -> str:
-    """The method's description and, when it states them, its departures from its paper."""
-    return _with_departures(*describe_parts(name))
 
 
 def group_of(name: str) -> str:

@@ -18,10 +18,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fast.errors import FastError
-from fast.io import read_png, write_png
+from fast.io import read_png, read_table, write_png
 
 FORMATS = ("smp", "mmseg", "anomalib")
 
@@ -34,7 +33,7 @@ def _binary(mask: np.ndarray) -> np.ndarray:
 
 def pairs(synthetic: Path) -> list[tuple[Path, Path]]:
     """(image, mask) of every row of a synthetic set's manifest.csv."""
-    table = pd.read_csv(synthetic / "manifest.csv", dtype=str, keep_default_na=False)
+    table = read_table(synthetic / "manifest.csv", "`fast generate`")
     return [(synthetic / r["image"], synthetic / r["mask"]) for _, r in table.iterrows()]
 
 

@@ -29,7 +29,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from fast import methods as registry
@@ -38,7 +37,7 @@ from fast.data.manifest import GOOD, SPLITS, PreparedCategory, manifest_path
 from fast.data.prepare import prepare_category, read_mask, resize_mask
 from fast.data.registry import HALF_MAX, get_format, resolve_options
 from fast.errors import FastError
-from fast.io import atomic_dir, ensure_dir, write_json
+from fast.io import atomic_dir, ensure_dir, read_table, write_json
 from fast.report.grid import Block, render, tiles_of
 from fast.stages.export import export
 from fast.stages.synthesize import _device, category_seed, make_requests, write_synthetic
@@ -180,7 +179,7 @@ def _fingerprint(folder: Path) -> str:
 
 
 def _all_for_training(manifest: Path) -> None:
-    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    table = read_table(manifest, "`fast generate`")
     table["split"] = table["split"].replace(TO_TRAINING)
     rank = {s: i for i, s in enumerate(SPLITS)}
     table = table.sort_values(["split", "anomaly_type", "image"], key=lambda c: c.map(rank) if c.name == "split" else c)
@@ -296,7 +295,7 @@ def apply_masks(requests: list, by_type: dict[str, list[tuple[str, np.ndarray]]]
 
 def write_preview(path: Path, synthetic: Path, prepared: PreparedCategory, method: str) -> None:
     """One block per defect type: the real defects, then the synthetic ones (fast.report.grid)."""
-    synth = pd.read_csv(synthetic / "manifest.csv", dtype=str, keep_default_na=False)
+    synth = read_table(synthetic / "manifest.csv", "`fast generate`")
     real = prepared.rows("gen_train")
     blocks = [Block(f"{prepared.category}: {t}",
                     [("real", tiles_of(prepared.root, real[real["anomaly_type"] == t], PREVIEW_SAMPLES)),
