@@ -5,7 +5,8 @@ tables/comparison.md, tables/comparison.tex, tables/efficiency.csv, tables/diffe
 bootstrap differences to the reference rows, from every per_image.csv, with each pair's per-seed SD
 and minimal detectable difference: fast.report.stats; every differences table states its pooled MDD),
 tables/fidelity.csv (every fidelity/<ds>/<cat>/<method>.csv of `fast fidelity`), tables/per_type.csv
-(anomaly IoU per defect type, from the per_image.csv files) and figures/metrics/*.png.
+(anomaly IoU per defect type, from the per_image.csv files) and figures/metrics/*.png (the forest plot
+of the differences, per-category dot plots, the cost frontier: fast.report.figures).
 Every file is written atomically; the figures directory is replaced as a whole.
 """
 

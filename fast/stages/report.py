@@ -73,7 +73,7 @@ def run_report(args) -> int:
     with atomic_path(tables / "efficiency.csv") as tmp:
         eff.to_csv(tmp, index=False)
     with atomic_dir(out / "figures" / "metrics") as fig_dir:
-        figures = make_figures(long, eff, methods, fig_dir)
+        figures = make_figures(long, eff, methods, fig_dir, diffs)
     log.info("report: %d result rows, %d methods, %d figures, %d bootstrap differences (%d significant), "
              "%d fidelity rows -> %s", len(long), len(methods), len(figures), len(diffs),
              int(diffs["significant"].sum()) if len(diffs) else 0, len(fidelity), out)
