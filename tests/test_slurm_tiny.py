@@ -85,8 +85,9 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
         elif rule != "synthesize":
             assert "--gpus" not in call, call
     synth = {re.search(r"--comment (\S+)", c).group(1): "--gpus=1" in c for r, c in zip(rules, calls) if r == "synthesize"}
-    assert synth == {"rule_synthesize_wildcards_synthetic_fabric_fast": True,
-                     "rule_synthesize_wildcards_synthetic_fabric_cutpaste": False}
+    # one synthesis job per method and seed (the tiny config draws a synthetic set per seed)
+    assert synth == {"rule_synthesize_wildcards_synthetic_fabric_fast_0": True,
+                     "rule_synthesize_wildcards_synthetic_fabric_cutpaste_0": False}
 
     # ... and Slurm's accounting saw each of them complete, with a GPU where asked
     ids = submitted_ids(log)
@@ -110,7 +111,7 @@ def test_tiny_pipeline_runs_through_slurm_and_matches_a_local_run(tmp_path):
     run(snakemake("--cores", "2", "--configfile", TINY, "--", *targets), local, timeout=300)
     dirs = ["data/tiny/raw", "data/tiny/prepared", "results/tiny/synthetic"]
     on_slurm, on_local = file_digests(repo, *dirs), file_digests(local, *dirs)
-    assert len(on_local) > 40 and any(k.endswith(".png") and "/cutpaste/images/" in k for k in on_local)
+    assert len(on_local) > 40 and any(k.endswith(".png") and "/cutpaste/seed0/images/" in k for k in on_local)
     assert on_slurm == on_local
     assert file_digests(repo, GENERATOR, skip=("config.json",)) == file_digests(local, GENERATOR, skip=("config.json",))
 
