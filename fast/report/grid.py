@@ -1,22 +1,31 @@
 """`fast grid`: sample grid figure that shows the defects themselves.
 
-One block per category (dataset/category, stacked, with the category as the block's title). In a
-block, rows are the methods (first, when the prepared data is given, the real ``gen_train`` defects
-as a reference row "real (gen_train)"), columns are ``max(3, --per-cell)`` samples spread evenly
-over the manifest. A sample is a zoomed window around its mask (``fast.data.windows.mask_window``
-with ``patch = max(32, image_size // 4)``, upscaled by nearest neighbour to ``TILE`` px) with the
-window's mask beside it (image | mask). Whole images would hide 3-pixel defects. Rows whose
-directory or manifest is missing stay blank. The PNG is drawn pixel-exact (see ``grid_size``) and
-written atomically.
+One block per category (dataset/category, stacked, titled). In a block, rows are the methods (first,
+when the prepared data is given, the real ``gen_train`` defects, "real (gen_train)") and columns are
+grouped by defect type, the type's name above its group. Synthesis gives request i of a type the
+same normal background in every method, and the same shared-pool mask in every method that uses the
+pool (fast.stages.synthesize), so the columns pick the same request positions in every method's
+manifest: down a column, the methods are compared on one background and, where they allow it, one
+mask. The real row then shows the real defect that column's pool mask was taken from (its
+``mask_source``), otherwise the type's gen_train defects spread over the set.
+
+A sample is the zoomed window around its mask (``fast.data.windows.mask_window`` with
+``patch = max(32, image_size // 4)``, nearest-neighbour upscaled to ``TILE`` px; whole images would
+hide 3-pixel defects), and beside it, ``THUMB`` px each, the whole image with the mask outlined in
+red (top) and the window's mask (bottom). Rows whose directory or manifest is missing stay blank.
+The PNG is drawn pixel-exact (see ``layout``) and written atomically by the caller.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
-from dataclasses import dataclass
+import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
@@ -28,27 +37,37 @@ from fast.io import read_png
 
 log = logging.getLogger(__name__)
 
-MIN_SAMPLES = 3
+MIN_SAMPLES = 3    # samples per method at least (all types together)
+MIN_PER_TYPE = 2   # samples per defect type at least
 REAL_ROW = "real (gen_train)"
-# Geometry in output pixels (tests rely on it through grid_size / tile_origin).
+# Geometry in output pixels (tests rely on it through layout / Layout.origin).
 TILE = 96          # displayed side of one zoomed window
-PAIR_GAP = 2       # between a sample's image and its mask
-SAMPLE_GAP = 10    # between samples
+PAIR_GAP = 4       # between the window and its thumbnails, and between the two thumbnails
+THUMB = (TILE - PAIR_GAP) // 2   # the whole image (top) and the window's mask (bottom)
+SAMPLE_W = TILE + PAIR_GAP + THUMB
+SAMPLE_GAP = 8     # between samples of one type
+GROUP_GAP = 26     # between defect types (a grey rule in the middle)
 ROW_GAP = 6
-LABEL_W = 150      # method labels on the left
-TITLE_H = 24       # figure title
-CATEGORY_H = 22    # each category block's title
-MARGIN = 6
-SAMPLE_W = 2 * TILE + PAIR_GAP
-BACKGROUND, INK = 255, (0, 0, 0)
+LABEL_W = 160      # method labels on the left
+TITLE_LINE_H = 17  # figure title, wrapped to the figure's width
+TITLE_CHAR_W = 6.5  # a generous average glyph width of the 13 px title font
+CATEGORY_H = 24    # each category block's title
+GROUP_H = 20       # the defect type names above their columns
+MARGIN = 8
+BACKGROUND, INK, RULE, OUTLINE = 255, (0, 0, 0), (170, 170, 170), (255, 30, 30)
+TITLE = ("Per defect type: zoomed window around the mask | whole image, mask outlined (top), and the "
+         "window's mask (bottom).\nA column: one background in every row, one mask in every row that uses "
+         "the shared mask pool; the real row: the real defect that mask came from.")
 
 
 @dataclass
 class Block:
-    """One category: row labels and per row the tiles (None = blank row)."""
+    """One category: row labels and per row the tiles (None = blank row, a None tile = blank cell);
+    ``groups``: (header, number of columns) of consecutive column groups, or None (no headers)."""
 
     title: str
-    rows: list[tuple[str, list[np.ndarray] | None]]
+    rows: list[tuple[str, list[np.ndarray | None] | None]]
+    groups: list[tuple[str, int]] | None = None
 
 
 def display_patch(image_size: int) -> int:
@@ -63,8 +82,10 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
 
-def _upscale(tile: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(tile).resize((TILE, TILE), Image.NEAREST))
+def _resize(tile: np.ndarray, side: int, smooth: bool = False) -> np.ndarray:
+    """Nearest neighbour for the zoom (pixels stay pixels), area averaging for the thumbnail."""
+    return cv2.resize(np.ascontiguousarray(tile), (side, side),
+                      interpolation=cv2.INTER_AREA if smooth else cv2.INTER_NEAREST)
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:
@@ -72,51 +93,47 @@ def _binary(mask: np.ndarray) -> np.ndarray:
     return (mask > (127 if mask.max() > 1 else 0)).astype(np.uint8)
 
 
+def _outlined_thumbnail(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The whole image at THUMB px with a red ring just outside the mask (the ring, not a fill,
+    so that the defect itself stays visible; a mask of a few pixels still gets a ring)."""
+    thumb = _resize(image, THUMB, smooth=True).copy()
+    small = (_resize(mask.astype(np.float32), THUMB, smooth=True) > 0).astype(np.uint8)
+    ring = cv2.dilate(small, np.ones((3, 3), np.uint8)) & ~small.astype(bool)
+    thumb[ring.astype(bool)] = OUTLINE
+    return thumb
+
+
 def sample_tile(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(TILE, SAMPLE_W, 3) uint8: the zoomed window around ``mask`` | that window's mask in white.
-    An empty mask (nothing to zoom on) shows the whole image and a black mask."""
+    """(TILE, SAMPLE_W, 3) uint8: the zoomed window around ``mask`` | the whole image with the mask
+    outlined (top) and the window's mask in white (bottom). An empty mask (nothing to zoom on)
+    shows the whole image and a black mask."""
     image, mask = _rgb(image), _binary(mask)
+    window, window_mask = image, mask
     if mask.any():
         patch = display_patch(min(mask.shape))
         win = mask_window(mask, patch)
-        image, mask = crop(image, win, patch), crop_mask(mask, win, patch)
-    left = _upscale(np.ascontiguousarray(image))
-    right = _upscale(np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2))
-    gap = np.full((TILE, PAIR_GAP, 3), BACKGROUND, np.uint8)
-    return np.concatenate([left, gap, right], axis=1)
+        window, window_mask = crop(image, win, patch), crop_mask(mask, win, patch)
+    tile = np.full((TILE, SAMPLE_W, 3), BACKGROUND, np.uint8)
+    tile[:, :TILE] = _resize(window, TILE)
+    tile[:THUMB, TILE + PAIR_GAP:] = _outlined_thumbnail(image, mask)
+    tile[TILE - THUMB:, TILE + PAIR_GAP:] = np.repeat(_resize(window_mask * 255, THUMB)[..., None], 3, axis=2)
+    return tile
 
 
 def _spread(table: pd.DataFrame, n: int) -> list[int]:
-    """``n`` rows spread evenly over the table (so that several anomaly types appear)."""
+    """``n`` positions spread evenly over the table (so that several anomaly types appear)."""
     return sorted(set(np.linspace(0, len(table) - 1, num=min(n, len(table))).round().astype(int)))
+
+
+def _tile(root: Path, row) -> np.ndarray:
+    return sample_tile(read_png(root / row["image"]), read_png(root / row["mask"]))
 
 
 def tiles_of(root: Path, table: pd.DataFrame, n: int) -> list[np.ndarray] | None:
     """Tiles of ``n`` samples of ``table`` (image, mask columns relative to ``root``)."""
     if table.empty:
         return None
-    return [sample_tile(read_png(root / table.iloc[i]["image"]), read_png(root / table.iloc[i]["mask"]))
-            for i in _spread(table, n)]
-
-
-def synthetic_tiles(directory: Path, n: int) -> list[np.ndarray] | None:
-    """None when the directory has no (or an empty) manifest.csv."""
-    manifest = directory / "manifest.csv"
-    if not manifest.is_file():
-        return None
-    return tiles_of(directory, pd.read_csv(manifest, dtype=str, keep_default_na=False), n)
-
-
-def real_tiles(prepared: Path, category: str, n: int) -> list[np.ndarray] | None:
-    """The category's ``gen_train`` real defects (the only real anomalies a method may see)."""
-    dataset, cat = category.split("/", 1)
-    manifest = manifest_path(prepared, dataset, cat)
-    if not manifest.is_file():
-        log.warning("grid: no prepared manifest %s; no %s row for %s", manifest, REAL_ROW, category)
-        return None
-    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    table = table[(table["split"] == "gen_train") & (table["mask"] != "")]
-    return tiles_of(manifest.parent, table, n)
+    return [_tile(root, table.iloc[i]) for i in _spread(table, n)]
 
 
 def parse_dir(path: str | Path) -> tuple[str, str]:
@@ -130,39 +147,148 @@ def parse_dir(path: str | Path) -> tuple[str, str]:
     return f"{p.parent.parent.name}/{p.parent.name}", p.name
 
 
+def _manifest(directory: Path) -> pd.DataFrame | None:
+    """The set's manifest.csv (None when missing or empty); ``anomaly_type`` "" where it has none."""
+    path = directory / "manifest.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if table.empty:
+        return None
+    return table if "anomaly_type" in table else table.assign(anomaly_type="")
+
+
+def _pool_source(row) -> str:
+    """The prepared mask a pool-mask row was drawn from ("masks/<name>.png|<ops>|shift=..."), or ""."""
+    source = str(row.get("mask_source", "")).split("|")[0]
+    return source if source.startswith("masks/") else ""
+
+
+@dataclass
+class _Category:
+    """What one block is drawn from: each method's set (directory, manifest or None)."""
+
+    label: str
+    sets: list[tuple[str, Path, pd.DataFrame | None]] = field(default_factory=list)
+
+    def reference(self) -> pd.DataFrame:
+        """The manifest the columns are picked from: the first set that uses the shared mask pool
+        (its masks recur in every pool method), else the first set there is."""
+        tables = [t for _, _, t in self.sets if t is not None]
+        pooled = [t for t in tables if (t.apply(_pool_source, axis=1) != "").any()]
+        return (pooled or tables)[0]
+
+
+def _columns(reference: pd.DataFrame, n: int) -> list[tuple[str, list[int]]]:
+    """Per defect type (the reference's order): the positions among that type's requests."""
+    types = list(dict.fromkeys(reference["anomaly_type"]))
+    per_type = max(MIN_PER_TYPE, math.ceil(n / len(types))) if types != [""] else n
+    return [(t, _spread(reference[reference["anomaly_type"] == t], per_type)) for t in types]
+
+
+def _method_tiles(directory: Path, table: pd.DataFrame, columns) -> list[np.ndarray | None]:
+    tiles: list[np.ndarray | None] = []
+    for anomaly_type, positions in columns:
+        rows = table[table["anomaly_type"] == anomaly_type]
+        tiles += [_tile(directory, rows.iloc[p]) if p < len(rows) else None for p in positions]
+    return tiles
+
+
+def _real_tiles(prepared: Path, label: str, reference: pd.DataFrame, columns) -> list[np.ndarray | None] | None:
+    """Per column the real gen_train defect whose mask the reference's pool mask is, else the
+    type's gen_train defects spread over the set; None without a prepared manifest."""
+    dataset, category = label.split("/", 1)
+    path = manifest_path(prepared, dataset, category)
+    if not path.is_file():
+        log.warning("grid: no prepared manifest %s; no %s row for %s", path, REAL_ROW, label)
+        return None
+    real = pd.read_csv(path, dtype=str, keep_default_na=False)
+    real = real[(real["split"] == "gen_train") & (real["mask"] != "")]
+    by_mask = {r["mask"]: r for _, r in real.iterrows()}
+    tiles: list[np.ndarray | None] = []
+    for anomaly_type, positions in columns:
+        own = reference[reference["anomaly_type"] == anomaly_type]
+        of_type = real[real["anomaly_type"] == anomaly_type] if anomaly_type else real
+        spread = _spread(of_type, len(positions))
+        for j, p in enumerate(positions):
+            source = by_mask.get(_pool_source(own.iloc[p]))
+            if source is None and j < len(spread):
+                source = of_type.iloc[spread[j]]
+            tiles.append(None if source is None else _tile(path.parent, source))
+    return tiles
+
+
 def collect(synthetic: list[str], n: int, prepared: str | None) -> list[Block]:
     """Blocks per category in first-seen order; every block has every method as a row."""
-    cats: list[str] = []
+    categories: dict[str, _Category] = {}
     methods: list[str] = []
-    cells: dict[tuple[str, str], list[np.ndarray] | None] = {}
     for d in synthetic:
-        cat, method = parse_dir(d)
-        cats += [cat] if cat not in cats else []
+        label, method = parse_dir(d)
         methods += [method] if method not in methods else []
-        cells[(cat, method)] = synthetic_tiles(Path(d), n)
-        if cells[(cat, method)] is None:
+        table = _manifest(Path(d))
+        if table is None:
             log.warning("grid: no manifest.csv in %s; leaving the row blank", d)
-    if all(v is None for v in cells.values()):
+        categories.setdefault(label, _Category(label)).sets.append((method, Path(d), table))
+    if all(t is None for c in categories.values() for _, _, t in c.sets):
         raise FastError("grid: none of the --synthetic directories holds a manifest.csv")
     blocks = []
-    for cat in cats:
-        rows = [(REAL_ROW, real_tiles(Path(prepared), cat, n))] if prepared else []
-        blocks.append(Block(cat, rows + [(m, cells.get((cat, m))) for m in methods]))
+    for label, cat in categories.items():
+        if all(t is None for _, _, t in cat.sets):
+            blocks.append(Block(label, [(m, None) for m in methods]))
+            continue
+        reference = cat.reference()
+        columns = _columns(reference, n)
+        sets = {m: (d, t) for m, d, t in cat.sets}
+        rows = [(REAL_ROW, _real_tiles(Path(prepared), label, reference, columns))] if prepared else []
+        for m in methods:
+            d, t = sets.get(m, (None, None))
+            rows.append((m, None if t is None else _method_tiles(d, t, columns)))
+        groups = None if [t for t, _ in columns] == [""] else [(t, len(p)) for t, p in columns]
+        blocks.append(Block(label, rows, groups))
     return blocks
 
 
-def grid_size(rows_per_block: list[int], n_samples: int) -> tuple[int, int]:
-    """(height, width) of the figure in pixels."""
-    width = 2 * MARGIN + LABEL_W + n_samples * SAMPLE_W + (n_samples - 1) * SAMPLE_GAP
-    height = 2 * MARGIN + TITLE_H + sum(CATEGORY_H + r * (TILE + ROW_GAP) for r in rows_per_block)
-    return height, width
+@dataclass
+class Layout:
+    """Pixel geometry of a grid: the figure's size, and per block the y of its first tile row and
+    the x of each column."""
+
+    height: int
+    width: int
+    block_y: list[int]
+    columns: list[list[int]]
+    title: list[str]
+
+    def origin(self, block: int, row: int, column: int) -> tuple[int, int]:
+        """(y, x) of the top-left pixel of a sample's window tile (its thumbnails start
+        TILE + PAIR_GAP further right)."""
+        return self.block_y[block] + row * (TILE + ROW_GAP), self.columns[block][column]
 
 
-def tile_origin(rows_per_block: list[int], block: int, row: int, sample: int) -> tuple[int, int]:
-    """(y, x) of the top-left pixel of a sample's image tile (its mask is SAMPLE_W - TILE further)."""
-    y = MARGIN + TITLE_H + sum(CATEGORY_H + r * (TILE + ROW_GAP) for r in rows_per_block[:block])
-    y += CATEGORY_H + row * (TILE + ROW_GAP)
-    return y, MARGIN + LABEL_W + sample * (SAMPLE_W + SAMPLE_GAP)
+def _group_counts(block: Block, n: int) -> list[int]:
+    return [c for _, c in block.groups] if block.groups else [n]
+
+
+def layout(blocks: list[Block], n: int) -> Layout:
+    """The geometry of ``render(blocks, n)`` (``n``: columns of a block without groups)."""
+    columns = []
+    for b in blocks:
+        x, xs = MARGIN + LABEL_W, []
+        for g, count in enumerate(_group_counts(b, n)):
+            x += GROUP_GAP if g else 0
+            for _ in range(count):
+                xs.append(x)
+                x += SAMPLE_W + SAMPLE_GAP
+        columns.append(xs)
+    width = max((xs[-1] + SAMPLE_W for xs in columns if xs), default=MARGIN + LABEL_W) + MARGIN
+    chars = max(40, int((width - 2 * MARGIN) / TITLE_CHAR_W))
+    title = [line for para in TITLE.split("\n") for line in textwrap.wrap(para, chars)]
+    y, block_y = MARGIN + len(title) * TITLE_LINE_H + 6, []
+    for b in blocks:
+        y += CATEGORY_H + (GROUP_H if b.groups else 0)
+        block_y.append(y)
+        y += len(b.rows) * (TILE + ROW_GAP)
+    return Layout(y + MARGIN, width, block_y, columns, title)
 
 
 def _font(size: int):
@@ -173,23 +299,32 @@ def _font(size: int):
 
 
 def render(blocks: list[Block], n: int) -> Image.Image:
-    counts = [len(b.rows) for b in blocks]
-    height, width = grid_size(counts, n)
-    canvas = np.full((height, width, 3), BACKGROUND, np.uint8)
-    labels = []  # (xy, text, font size), drawn after the tiles
+    geo = layout(blocks, n)
+    canvas = np.full((geo.height, geo.width, 3), BACKGROUND, np.uint8)
     for bi, block in enumerate(blocks):
-        y0, _ = tile_origin(counts, bi, 0, 0)
-        labels.append(((MARGIN, y0 - CATEGORY_H + 3), block.title, 14))
-        for ri, (label, tiles) in enumerate(block.rows):
-            y, _ = tile_origin(counts, bi, ri, 0)
-            labels.append(((MARGIN, y + TILE // 2 - 7), label, 12))
-            for si, tile in enumerate(tiles or []):
-                _, x = tile_origin(counts, bi, ri, si)
-                canvas[y:y + TILE, x:x + SAMPLE_W] = tile
+        for ri, (_, tiles) in enumerate(block.rows):
+            for ci, tile in enumerate(tiles or []):
+                if tile is not None:
+                    y, x = geo.origin(bi, ri, ci)
+                    canvas[y:y + TILE, x:x + SAMPLE_W] = tile
     img = Image.fromarray(canvas)
     draw = ImageDraw.Draw(img)
-    draw.text((MARGIN, MARGIN + 2), "Samples: zoomed window around each mask (image | mask)", fill=INK,
-              font=_font(14))
-    for xy, text, size in labels:
-        draw.text(xy, text, fill=INK, font=_font(size))
+    for i, line in enumerate(geo.title):
+        draw.text((MARGIN, MARGIN + i * TITLE_LINE_H), line, fill=INK, font=_font(13))
+    for bi, block in enumerate(blocks):
+        top = geo.block_y[bi] - (GROUP_H if block.groups else 0)
+        draw.text((MARGIN, top - CATEGORY_H + 2), block.title, fill=INK, font=_font(15))
+        bottom = geo.block_y[bi] + len(block.rows) * (TILE + ROW_GAP) - ROW_GAP
+        start = 0
+        for g, (name, count) in enumerate(block.groups or []):
+            x0, x1 = geo.columns[bi][start], geo.columns[bi][start + count - 1] + SAMPLE_W
+            draw.text(((x0 + x1) // 2, top + 1), name, fill=INK, font=_font(14), anchor="mt")
+            draw.line([(x0, top + GROUP_H - 4), (x1, top + GROUP_H - 4)], fill=RULE, width=1)
+            if g:  # a rule between defect types
+                xm = x0 - GROUP_GAP // 2
+                draw.line([(xm, top), (xm, bottom)], fill=RULE, width=1)
+            start += count
+        for ri, (label, _) in enumerate(block.rows):
+            y, _ = geo.origin(bi, ri, 0)
+            draw.text((MARGIN, y + TILE // 2), label, fill=INK, font=_font(13), anchor="lm")
     return img
