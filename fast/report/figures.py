@@ -277,11 +277,12 @@ def _log_axis(ax, values, nfe: bool, room: float = 1.5) -> None:
 
 
 def _label_points(ax, points: list[tuple], gap_px: float = 13.0, near_px: float = 30.0,
-                  width_px: float = 150.0) -> None:
-    """Each (x, y, text, colour) labelled beside its point. Points closer on x than ``near_px`` form
-    a group whose labels stand in one column, ``gap_px`` apart, joined to their points by thin
-    lines (methods at one cost would otherwise print on top of each other); the column stands right
-    of its group unless the next group is nearer than ``width_px`` and the left has more room."""
+                  width_px: float = 150.0, char_px: float = 6.0) -> None:
+    """Each (x, y, text, colour) labelled beside its point, no two labels overlapping. Points closer
+    on x than ``near_px`` form a group whose labels stand in one column, right of the group unless
+    the next group is nearer than ``width_px`` and the left has more room. Labels are then placed
+    from the lowest up, each pushed up past any placed label it would overlap (``char_px``: the
+    estimated glyph width); a label away from its point's height gets a thin leader line."""
     if not points:
         return
     to_px, to_data = ax.transData.transform, ax.transData.inverted().transform
@@ -294,24 +295,42 @@ def _label_points(ax, points: list[tuple], gap_px: float = 13.0, near_px: float 
         current.append(p)
     groups.append(current)
     left_edge, right_edge = ax.transAxes.transform((0, 0))[0], ax.transAxes.transform((1, 0))[0]
-    box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)
+    labels = []  # (x0, x1 of the text, y wanted, point, text, on_right, column x)
     for k, group in enumerate(groups):
         lo_x, hi_x = min(p[0] for p in group), max(p[0] for p in group)
         left = lo_x - (max(p[0] for p in groups[k - 1]) if k else left_edge)
         right = (min(p[0] for p in groups[k + 1]) if k + 1 < len(groups) else right_edge) - hi_x
         on_right = right >= width_px or right >= left
-        group = sorted(group, key=lambda p: p[1])
-        ys = [p[1] for p in group]
-        for i in range(1, len(ys)):  # push labels apart upwards, then centre them on the points
-            ys[i] = max(ys[i], ys[i - 1] + gap_px)
-        shift = np.mean([p[1] for p in group]) - np.mean(ys)
-        offset = 10 if len(group) == 1 else 22  # a lone point needs no leader line
-        column = hi_x + offset if on_right else lo_x - offset
-        for (xd, yd, text, colour), yl in zip(group, ys):
-            ax.annotate(text, to_data((xd, yd)), xytext=to_data((column, yl + shift)), textcoords="data",
-                        va="center", ha="left" if on_right else "right", fontsize=8, color="0.15", bbox=box,
-                        arrowprops=None if len(group) == 1 else
-                        dict(arrowstyle="-", color="0.45", lw=0.6, shrinkA=0, shrinkB=4))
+        column = (hi_x + (10 if len(group) == 1 else 22)) if on_right else (lo_x - (10 if len(group) == 1 else 22))
+        for xd, yd, text, _ in group:
+            width = char_px * len(text)
+            x0, x1 = (column, column + width) if on_right else (column - width, column)
+            labels.append((x0, x1, yd, (xd, yd), text, on_right, column))
+    placed: list[tuple[float, float, float]] = []  # (x0, x1, y) of the labels placed so far
+    box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)
+    for x0, x1, y, point, text, on_right, column in sorted(labels, key=lambda lab: lab[2]):
+        moved = True
+        while moved:
+            moved = False
+            for a, b, yp in placed:
+                if a < x1 and x0 < b and abs(y - yp) < gap_px:
+                    y, moved = yp + gap_px, True
+        placed.append((x0, x1, y))
+        leader = abs(y - point[1]) > 3 or abs(column - point[0]) > 12
+        ax.annotate(text, to_data(point), xytext=to_data((column, y)), textcoords="data", va="center",
+                    ha="left" if on_right else "right", fontsize=8, color="0.15", bbox=box,
+                    arrowprops=dict(arrowstyle="-", color="0.45", lw=0.6, shrinkA=0, shrinkB=4) if leader else None)
+
+
+def _nfe_marks(ax, marks: list[tuple], near_px: float = 25.0) -> None:
+    """Each family point's NFE printed beside it, once where several families' points coincide."""
+    shown: list[tuple] = []
+    for x, y, text in marks:
+        px, py = ax.transData.transform((x, y))
+        if any(t == text and np.hypot(px - a, py - b) < near_px for a, b, t in shown):
+            continue
+        shown.append((px, py, text))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7, color="0.3")
 
 
 def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: list[str],
@@ -336,6 +355,7 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
     fam = _families(pts)
     fig, ax = plt.subplots(figsize=(8.8, 4.6))
     direct: list[tuple] = []  # (x, y, text, colour): points labelled beside themselves
+    marks: list[tuple] = []   # (x, y, NFE): the NFE of each point of a family curve
     with_err = y == "mIoU_mean" and "mIoU_std" in pts
     markers = "osD^vP*Xhp<>"
     if x == "nfe":
@@ -359,10 +379,7 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
             ax.errorbar(grp[x], grp[y], yerr=grp["mIoU_std"] if with_err else None, color=family_colours[name],
                         marker=markers[k % len(markers)], ms=7, mec="0.2", mew=0.5, capsize=3, lw=1.2,
                         label=f"{name} (NFE {nfes})")
-            for r in grp.itertuples():
-                if np.isfinite(r.nfe):
-                    ax.annotate(f"{r.nfe:g}", (getattr(r, x), getattr(r, y)), textcoords="offset points",
-                                xytext=(5, 4), fontsize=7, color=family_colours[name])
+            marks += [(getattr(r, x), getattr(r, y), f"{r.nfe:g}") for r in grp.itertuples() if np.isfinite(r.nfe)]
         colours = _palette(methods)
         singles = pts[~fam.isin(multi)]
         for i, r in enumerate(singles.itertuples(), start=len(multi)):
@@ -387,6 +404,7 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
         lo, hi = min(lo, 0.9), max(hi, 1.1)
     ax.set_ylim(lo, hi)  # fixed before the labels are placed in display coordinates
     _label_points(ax, direct)
+    _nfe_marks(ax, marks)
     label = {"nfe": "network evaluations per image (NFE, log scale; families shifted apart)",
              "seconds_per_image": "synthesis time (seconds per image, log scale)"}[x]
     device = ",".join(sorted(set(pts.device.dropna().astype(str)))) if "device" in pts else ""
