@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,14 +49,15 @@ GROUP_GAP = 26     # between defect types (a grey rule in the middle)
 ROW_GAP = 6
 LABEL_W = 160      # method labels on the left
 TITLE_LINE_H = 17  # figure title, wrapped to the figure's width
-TITLE_CHAR_W = 6.5  # a generous average glyph width of the 13 px title font
 CATEGORY_H = 24    # each category block's title
 GROUP_H = 20       # the defect type names above their columns
 MARGIN = 8
 BACKGROUND, INK, RULE, OUTLINE = 255, (0, 0, 0), (170, 170, 170), (255, 30, 30)
-TITLE = ("Per defect type: zoomed window around the mask | whole image, mask outlined (top), and the "
-         "window's mask (bottom).\nA column: one background in every row, one mask in every row that uses "
-         "the shared mask pool; the real row: the real defect that mask came from.")
+SAMPLE_NOTE = ("Each sample: zoomed window around the mask | whole image, mask outlined (top), and the "
+               "window's mask (bottom).")
+# the columns' promise holds for collect's blocks (grouped by type, one request per column) only
+TITLE = (SAMPLE_NOTE + "\nColumns grouped by defect type. A column: one background in every row, one mask in "
+         "every row that uses the shared mask pool; the real row: the real defect that mask came from.")
 
 
 @dataclass
@@ -269,6 +269,17 @@ def _group_counts(block: Block, n: int) -> list[int]:
     return [c for _, c in block.groups] if block.groups else [n]
 
 
+def _wrap(text: str, width: int, font) -> list[str]:
+    """Greedy word wrap of ``text`` to lines no wider than ``width`` px in ``font``."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def layout(blocks: list[Block], n: int) -> Layout:
     """The geometry of ``render(blocks, n)`` (``n``: columns of a block without groups)."""
     columns = []
@@ -281,8 +292,8 @@ def layout(blocks: list[Block], n: int) -> Layout:
                 x += SAMPLE_W + SAMPLE_GAP
         columns.append(xs)
     width = max((xs[-1] + SAMPLE_W for xs in columns if xs), default=MARGIN + LABEL_W) + MARGIN
-    chars = max(40, int((width - 2 * MARGIN) / TITLE_CHAR_W))
-    title = [line for para in TITLE.split("\n") for line in textwrap.wrap(para, chars)]
+    text = TITLE if any(b.groups for b in blocks) else SAMPLE_NOTE
+    title = [line for para in text.split("\n") for line in _wrap(para, width - 2 * MARGIN, _font(13))]
     y, block_y = MARGIN + len(title) * TITLE_LINE_H + 6, []
     for b in blocks:
         y += CATEGORY_H + (GROUP_H if b.groups else 0)
