@@ -6,8 +6,9 @@ For each RUN_DIR (a folder of docs/results/) figures/metrics/ is replaced by wha
 draws (fast.report.figures.make_figures) from the run's summary.csv, efficiency.csv and
 differences.csv, methods in the order of its config.yaml. figures/sample_grid.png needs the
 synthetic images, which are not committed: it is redrawn (by `fast grid`'s run_grid, from the first
-seed's sets, --per-cell 6 by default) only where the run's pipeline output exists, under RESULTS/<experiment>/synthetic/ (default
-RESULTS: results/, prepared data: data/prepared/); otherwise the committed one is kept.
+seed's sets, --per-cell 6 by default) only where the run's pipeline output exists, under
+RESULTS/<experiment>/synthetic/ (default RESULTS: results/, prepared data: data/prepared/);
+otherwise the committed one is kept.
 """
 
 from __future__ import annotations
