@@ -337,7 +337,8 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
                     x: str, out: Path, y: str = "mIoU_mean") -> bool:
     """Downstream mIoU (or the generator's in-mask fidelity, y="fidelity_ratio") against NFE
     (x="nfe") or seconds per image (x="seconds_per_image"). Time plot: every synthesis method with a
-    timing record, one marker each, the points of one sampler family joined. NFE plot: only the
+    timing record; the points of a family run at several NFEs joined in one colour and marker, each
+    labelled with its NFE, every other point labelled with its method beside it. NFE plot: only the
     sampler families of FAST's model, one colour and marker per family, each family shifted slightly
     on x so that families at one NFE do not hide each other; drawn only when nfe_varies. mIoU: the
     reference rows as horizontal lines; fidelity: y = 1 (as strong as real). Returns False (nothing
@@ -369,8 +370,8 @@ def quality_vs_cost(eff: pd.DataFrame, dataset: str, segmenter: str, methods: li
                         label=name)
         legend_title = "sampler"
     else:
-        # a family run at several NFEs: one colour and marker, each point labelled with its NFE;
-        # every other method: its own marker and legend entry
+        # a family run at several NFEs: one colour and marker, in the legend; every other method
+        # labelled beside its point (a legend of 13 markers is a lookup table, not a glance)
         multi = sorted(n for n, grp in pts.groupby(fam) if n and len(grp) > 1)
         family_colours = dict(zip(multi, sns.color_palette("dark", max(len(multi), 1))))
         for k, name in enumerate(multi):
