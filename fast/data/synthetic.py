@@ -344,36 +344,3 @@ def generate(out: Path, options: dict | None = None, seed: int = 0) -> list[str]
                 write_png(d / f"{i:03d}.png", img)
                 write_png(g / f"{i:03d}_mask.png", mask * 255)
     return opts["categories"]
-
-
-def sample_grid(size: int = 128, seed: int = 0, scale: int = 2) -> np.ndarray:
-    """A uint8 RGB overview (docs/synthetic_samples.png): per category two rows, the images as
-    generated and the same with their masks outlined in red; columns = a normal image, then one
-    image per defect type."""
-    cols = 1 + max(len(t) for t in DEFECT_TYPES.values())
-    s, pad = size * scale, 4
-    rows = 2 * len(DEFECT_TYPES)
-    grid = np.full((rows * (s + pad) + pad, cols * (s + pad) + pad, 3), 255, np.uint8)
-    for r, cat in enumerate(DEFECT_TYPES):
-        img, _ = normal_image(cat, size, _rng(seed, cat, "grid", "good", 0))
-        tiles = [(_to_uint8(img, CHANNELS[cat]), None)]
-        tiles += [anomalous_image(cat, d, size, _rng(seed, cat, "grid", d, 0)) for d in DEFECT_TYPES[cat]]
-        for c, (tile, mask) in enumerate(tiles):
-            rgb = np.repeat(tile, 3, axis=2) if tile.shape[2] == 1 else tile
-            rgb = np.ascontiguousarray(cv2.resize(rgb, (s, s), interpolation=cv2.INTER_NEAREST))
-            outlined = rgb.copy()
-            if mask is not None:
-                big = cv2.resize(mask, (s, s), interpolation=cv2.INTER_NEAREST)
-                contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-                cv2.drawContours(outlined, contours, -1, (255, 40, 40), 1)
-            x0 = pad + c * (s + pad)
-            for k, tile_rgb in enumerate((rgb, outlined)):
-                y0 = pad + (2 * r + k) * (s + pad)
-                grid[y0:y0 + s, x0:x0 + s] = tile_rgb
-    return grid
-
-
-if __name__ == "__main__":  # python -m fast.data.synthetic docs/synthetic_samples.png
-    import sys
-
-    write_png(sys.argv[1] if len(sys.argv) > 1 else "docs/synthetic_samples.png", sample_grid())
