@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fast"
 # bottom to top; a package may import from its own layer and every layer below
 LAYERS = [
     {"errors"},
-    {"io", "config", "metrics"},
+    {"io", "config", "metrics", "precision"},
     {"data"},
     {"diffusion"},
     {"samplers"},

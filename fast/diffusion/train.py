@@ -30,6 +30,7 @@ import torch.nn as nn
 from fast.data.manifest import GOOD, PreparedCategory
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
+from fast.precision import FP32, Precision
 
 log = logging.getLogger(__name__)
 
@@ -191,12 +192,17 @@ def train_loop(model: nn.Module, params: list[nn.Parameter],
                sample_batch: Callable[[np.random.Generator, int], dict[str, torch.Tensor]],
                out_dir: str | Path, *, steps: int, batch_size: int, lr: float, checkpoint_every: int,
                seed: int, spec: dict, device: torch.device | str = "cpu", weight_decay: float = 0.0,
-               progress: bool = True) -> nn.Module:
+               progress: bool = True, precision: Precision = FP32,
+               on_step: Callable[[int], None] | None = None) -> nn.Module:
     """Train ``params`` of ``model`` for ``steps`` AdamW steps; resumable; writes the final
     ``model.safetensors`` + ``config.json`` (``spec`` plus training info) into ``out_dir``.
 
     ``loss_fn(model, batch_on_device, generator)`` returns a dict with the total ``"loss"`` and any
-    other scalars to log; ``generator`` is a CPU torch.Generator private to that step."""
+    other scalars to log; ``generator`` is a CPU torch.Generator private to that step. It runs
+    inside ``precision.context()`` (fast.precision: bf16 autocasts the forward passes; the
+    parameters, their gradients and AdamW's state stay float32, the loss is taken in float32 and
+    the backward pass runs outside autocast). ``on_step(step)`` is called after every optimiser
+    step (`fast bench training` times them)."""
     from safetensors.torch import save_file
     from tqdm import tqdm
 
@@ -208,7 +214,9 @@ def train_loop(model: nn.Module, params: list[nn.Parameter],
     if not params:
         raise FastError("nothing to train: the model has no trainable parameters")
     opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=float(weight_decay))
-    key = _run_key(spec, steps=steps, batch_size=batch_size, lr=lr, seed=seed, weight_decay=weight_decay)
+    # a checkpoint of another precision is not resumed (fp32 keeps the key it always had)
+    other = {} if precision.name == "fp32" else {"precision": precision.name}
+    key = _run_key(spec, steps=steps, batch_size=batch_size, lr=lr, seed=seed, weight_decay=weight_decay, **other)
     start = _load_checkpoint(out_dir, model, opt, key)
     log_path = out_dir / "train_log.csv"
     rows = _rewrite_log(log_path, start)
@@ -219,13 +227,16 @@ def train_loop(model: nn.Module, params: list[nn.Parameter],
     for step in bar:
         rng, g = step_rngs(seed, step)
         batch = {k: v.to(device) for k, v in sample_batch(rng, batch_size).items()}
-        out = loss_fn(model, batch, g)
-        loss = out["loss"]
+        with precision.context():
+            out = loss_fn(model, batch, g)
+        loss = precision.cast(out["loss"])
         if not torch.isfinite(loss):
             raise FastError(f"training diverged at step {step + 1} (loss {loss.item()}); lower diffusion.train.lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if on_step is not None:
+            on_step(step + 1)
         rows.append({"step": step + 1, **{k: float(v.detach()) for k, v in out.items()}})
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
@@ -239,6 +250,7 @@ def train_loop(model: nn.Module, params: list[nn.Parameter],
     with atomic_path(out_dir / "model.safetensors") as tmp:
         save_file(_saved_state(model), str(tmp))
     full = {**spec, "train": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                              "precision": precision.name,
                               "seconds_this_run": round(time.time() - t0, 3)}}
     write_json(out_dir / "config.json", full)
     import shutil

@@ -7,6 +7,14 @@ steps or None for the config default, options)) and override ``build_model`` (wh
 option of the sampler (``fast.samplers.sampler_options``: ``eta``, ``farm``, ``t_fine``,
 ``coefficients``, ...; another key is an error).
 
+Noise groups and batches: the requests are cut into chunks of ``batch_size`` (default 16), and a
+chunk into runs of one image size; each such run is a *noise group* with a generator of its own
+(seeded from the synthesis seed and the run's place), the draw of every published set. The config's
+``synthesis.batch_size`` is how many requests one network call computes: null computes each
+noise group as one batch; a number gathers pending requests of one image size into batches of
+that size, across groups, and each row keeps its group's noise (fast.samplers.noise.GroupedNoise),
+so the images do not depend on it. ``precision`` (fast.precision) applies to training and sampling.
+
 Extending (STAGE, SARD): subclass, set ``generator = "stage"``, override ``build_model``/``loss``,
 and if the sampling differs, implement a Sampler (fast/samplers/base.py) and return it from
 ``make_sampler`` (``strided_sampler`` for a strided DDPM one); ``fit``/``load``/``synthesize`` stay
@@ -31,9 +39,11 @@ from fast.diffusion.schedule import Schedule
 from fast.diffusion.train import TrainData, train_loop
 from fast.errors import FastError
 from fast.methods import BASE_OF
+from fast.precision import Precision
 from fast.methods.base import INTEGER, SynthesisMethod, SynthesisRequest, Synthesized, kind_of_default
 from fast.samplers import SAMPLERS, build_sampler, sampler_class, sampler_options
 from fast.samplers.base import synthesize_batch
+from fast.samplers.noise import GroupedNoise
 
 
 class DiffusionMethod(SynthesisMethod):
@@ -53,6 +63,11 @@ class DiffusionMethod(SynthesisMethod):
         if self._device is None:
             self._device = resolve_device(self.cfg.get("device", "auto"))
         return self._device
+
+    @property
+    def precision(self) -> Precision:
+        """The config's ``precision`` on this method's device (fast.precision)."""
+        return Precision.of(self.cfg.get("precision"), self.device)
 
     def known_options(self) -> dict[str, object]:
         known = dict(self.OPTIONS)
@@ -138,7 +153,7 @@ class DiffusionMethod(SynthesisMethod):
         self.model = train_loop(model, self.trainable_parameters(model), self.loss, data.sample, out_dir,
                                 steps=steps, batch_size=int(tr["batch_size"]), lr=lr,
                                 checkpoint_every=int(tr["checkpoint_every"]), seed=int(self.cfg["seed"]),
-                                spec=spec, device=self.device)
+                                spec=spec, device=self.device, precision=self.precision)
 
     def starts_from_base(self) -> bool:
         return bool(BASE_OF.get(self.generator))
@@ -221,24 +236,42 @@ class DiffusionMethod(SynthesisMethod):
         if self.model is None:
             raise FastError(f"method {self.name!r}: load() a trained generator before synthesize()")
         sampler, steps = self.make_sampler()
-        batch_size = int(self.options.get("batch_size", 16))
         feather = int(self.cfg.get("synthesis", {}).get("feather", 0))
         requests = list(requests)
-        for bi in range(0, len(requests), batch_size):
-            chunk = requests[bi:bi + batch_size]
-            # consecutive runs of one background shape form one tensor batch (order is kept)
-            runs: list[list[SynthesisRequest]] = []
-            for r in chunk:
-                if runs and runs[-1][0].background.shape == r.background.shape:
-                    runs[-1].append(r)
-                else:
-                    runs.append([r])
-            for k, items in enumerate(runs):
-                yield from self._synthesize_group(items, sampler, steps, seed, (bi, k), feather)
+        groups = noise_groups(requests, int(self.options.get("batch_size", 16)))
+        batch = self.cfg.get("synthesis", {}).get("batch_size")
+        if batch is None:   # each noise group is one batch
+            for key, idx in groups:
+                items = [requests[i] for i in idx]
+                yield from self._synthesize_group(items, sampler, steps, group_generator(seed, key), feather)
+            return
+        # batches of up to `batch` pending requests of one image size (the size of the first
+        # pending request), each row with the noise of its own group; results in request order
+        group_of = {i: (k, j) for k, (_, idx) in enumerate(groups) for j, i in enumerate(idx)}
+        seeds = [group_seed(seed, key) for key, _ in groups]
+        sizes = [len(idx) for _, idx in groups]
+        pending, done, emitted = list(range(len(requests))), {}, 0
+        while pending:
+            shape = requests[pending[0]].background.shape
+            take = [i for i in pending if requests[i].background.shape == shape][:int(batch)]
+            taken = set(take)
+            pending = [i for i in pending if i not in taken]
+            noise = GroupedNoise(seeds, sizes, [group_of[i] for i in take])
+            outs = self._synthesize_group([requests[i] for i in take], sampler, steps, noise, feather)
+            done.update(zip(take, outs))
+            while emitted in done:
+                yield done.pop(emitted)
+                emitted += 1
 
-    def _synthesize_group(self, items, sampler, steps, seed, key, feather):
-        rng = np.random.default_rng([int(seed), *key])
-        g = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+    def synthesis_record(self) -> dict:
+        """What timing.json records of how the set was computed: the precision, the requests per
+        network call (synthesis.batch_size, else the noise group) and the noise group size."""
+        group = int(self.options.get("batch_size", 16))
+        batch = self.cfg.get("synthesis", {}).get("batch_size")
+        return {"precision": self.precision.name, "batch_size": int(batch) if batch else group,
+                "noise_group": group}
+
+    def _synthesize_group(self, items, sampler, steps, generator, feather):
         bgs = np.stack([np.asarray(r.background, np.uint8).reshape(r.background.shape[0], r.background.shape[1], -1)
                         for r in items])
         masks = np.stack([(np.asarray(r.mask) > 0).astype(np.uint8) for r in items])
@@ -247,12 +280,37 @@ class DiffusionMethod(SynthesisMethod):
                             f"{self.model.backbone.channels}")
         cond = self.model.cond_index([r.anomaly_type for r in items])
         t0 = time.perf_counter()
-        outs = synthesize_batch(self.model, sampler, bgs, masks, cond, steps, g, feather, self.device)
+        outs = synthesize_batch(self.model, sampler, bgs, masks, cond, steps, generator, feather, self.device,
+                                self.precision)
         dt = (time.perf_counter() - t0) / len(items)
-        for r, out, m in zip(items, outs.images, masks):
-            yield (out.reshape(r.background.shape), m,
-                   {"nfe": int(outs.nfe), "sampler": sampler.name, "steps": int(steps),
-                    "seconds": round(dt, 6)})
+        return [(out.reshape(r.background.shape), m,
+                 {"nfe": int(outs.nfe), "sampler": sampler.name, "steps": int(steps), "seconds": round(dt, 6)})
+                for r, out, m in zip(items, outs.images, masks)]
+
+
+def noise_groups(requests: Sequence[SynthesisRequest], group_size: int) -> list[tuple[tuple[int, int], list[int]]]:
+    """The noise groups of ``requests``: ((chunk start, run index), request indices). Chunks of
+    ``group_size`` consecutive requests, each cut into runs of one background shape (order kept)."""
+    out: list[tuple[tuple[int, int], list[int]]] = []
+    for bi in range(0, len(requests), group_size):
+        runs: list[list[int]] = []
+        for i in range(bi, min(bi + group_size, len(requests))):
+            if runs and requests[runs[-1][0]].background.shape == requests[i].background.shape:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        out += [((bi, k), run) for k, run in enumerate(runs)]
+    return out
+
+
+def group_seed(seed: int, key: tuple[int, int]) -> int:
+    """The seed of noise group ``key``'s generator, from the synthesis seed."""
+    rng = np.random.default_rng([int(seed), *key])
+    return int(rng.integers(0, 2**62))
+
+
+def group_generator(seed: int, key: tuple[int, int]) -> torch.Generator:
+    return torch.Generator().manual_seed(group_seed(seed, key))
 
 
 def _dataset_of(train_set: PreparedCategory) -> str:

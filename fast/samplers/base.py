@@ -32,6 +32,8 @@ import torch
 from fast.diffusion.masks import feather_weights, resize_mask
 from fast.diffusion.schedule import Schedule, q_sample, randn, x0_from_eps
 from fast.errors import FastError
+from fast.precision import FP32, Precision
+from fast.samplers.noise import GroupedNoise, network_call
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,17 @@ def predict_x0(model, z: torch.Tensor, t: int, mask: torch.Tensor, cond: torch.T
     """One network evaluation at timestep ``t``: optional FARM injection, eps (given the mask and
     the clean background ``bg``, the spatial condition; ``eps(z, t, cond, mask, bg)`` replaces
     ``model.eps``, e.g. STAGE's adapted branches), x0_hat (clipped to the backbone's range when
-    ``clip``). Returns (x0_hat, zhat), zhat being the injected input."""
+    ``clip``). Returns (x0_hat, zhat), zhat being the injected input. The networks' outputs are
+    brought to float32 (they are bfloat16 under bf16 autocast, fast.precision)."""
     abar = model.schedule.abar(t)
     tt = torch.full((z.shape[0],), int(t), dtype=torch.long, device=z.device)
     zhat = z
     if farm and model.farm is not None:
-        zhat = model.inject(z, mask, tt, randn(z.shape, generator, z.device, z.dtype), abar)
-    e = (eps or model.eps)(zhat, tt, cond, mask, bg)
+        noise = randn(z.shape, generator, z.device, z.dtype)
+        with network_call():
+            zhat = Precision.cast(model.inject(z, mask, tt, noise, abar))
+    with network_call():
+        e = Precision.cast((eps or model.eps)(zhat, tt, cond, mask, bg))
     x0 = x0_from_eps(zhat, e, abar)
     if clip and model.x0_clip is not None:
         x0 = x0.clamp(*model.x0_clip)
@@ -254,9 +260,13 @@ class SampledImages:
 
 @torch.no_grad()
 def sample_images(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray, cond: torch.Tensor,
-                  steps: int, generator: torch.Generator, device="cpu") -> SampledImages:
+                  steps: int, generator: torch.Generator | GroupedNoise, device="cpu",
+                  precision: Precision = FP32) -> SampledImages:
     """Generated uint8 images (B, H, W, C) at the backgrounds' size (before compositing): encodes at
-    the model resolution (resizing if needed), resizes the mask to the z grid, samples, decodes."""
+    the model resolution (resizing if needed), resizes the mask to the z grid, samples, decodes.
+    ``generator``: one torch.Generator for the batch, or a :class:`~fast.samplers.noise.GroupedNoise`
+    (each row's noise that of its own noise group). Encoding, sampling and decoding run in
+    ``precision.context()``; the sampler's state (z, the background, the noise) stays float32."""
     b, h, w, c = backgrounds.shape
     _, zh, zw = model.latent_shape()
     x = to_model_space(backgrounds, device)
@@ -264,19 +274,24 @@ def sample_images(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.nd
     if (h, w) != (res, res):
         x = torch.nn.functional.interpolate(x, size=(res, res), mode="bilinear", align_corners=False,
                                             antialias=True)
-    z_bg = model.encode(x)
-    m_full = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None].to(device)
-    m_z = resize_mask(m_full, (zh, zw))
-    result = sampler.sample(model, z_bg, m_z, cond.to(device), steps, generator)
-    img = model.decode(result.z0)
+    with precision.context():
+        z_bg = Precision.cast(model.encode(x))
+        m_full = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None].to(device)
+        m_z = resize_mask(m_full, (zh, zw))
+        if isinstance(generator, GroupedNoise):
+            with generator as g:
+                result = sampler.sample(model, z_bg, m_z, cond.to(device), steps, g)
+        else:
+            result = sampler.sample(model, z_bg, m_z, cond.to(device), steps, generator)
+        img = Precision.cast(model.decode(result.z0))
     if tuple(img.shape[-2:]) != (h, w):
         img = torch.nn.functional.interpolate(img, size=(h, w), mode="bilinear", align_corners=False)
     return SampledImages(to_uint8(img), result.nfe)
 
 
 def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray,
-                     cond: torch.Tensor, steps: int, generator: torch.Generator, feather: int = 0,
-                     device="cpu") -> SampledImages:
+                     cond: torch.Tensor, steps: int, generator: torch.Generator | GroupedNoise, feather: int = 0,
+                     device="cpu", precision: Precision = FP32) -> SampledImages:
     """Backgrounds uint8 (B, H, W, C) + masks uint8 (B, H, W) -> the composited uint8 images and NFE.
 
     A model trained on windows (``model.patch``) generates the window around each mask
@@ -291,10 +306,10 @@ def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np
         win_bg = np.stack([crop(bg, wn, model.patch) for bg, wn in zip(backgrounds, wins)])
         win_m = np.stack([crop_mask(m, wn, model.patch) for m, wn in zip(masks, wins)])
         out = sample_images(model, sampler, win_bg.reshape(*win_bg.shape[:3], -1), win_m, cond, steps,
-                            generator, device)
+                            generator, device, precision)
         gen = [paste(g, wn, bg) for g, wn, bg in zip(out.images, wins, backgrounds)]
     else:
-        out = sample_images(model, sampler, backgrounds, masks, cond, steps, generator, device)
+        out = sample_images(model, sampler, backgrounds, masks, cond, steps, generator, device, precision)
         gen = out.images
     return SampledImages([composite(gen[i], backgrounds[i], masks[i], feather) for i in range(len(backgrounds))],
                          out.nfe)

@@ -11,12 +11,14 @@ import logging
 import numpy as np
 import torch
 
+from fast.precision import FP32, Precision
 
 log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 16) -> np.ndarray:
+def predict(model: torch.nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 16,
+            precision: Precision = FP32) -> np.ndarray:
     """Anomaly probability maps (N, H, W) of whole images (N, C, H, W) in [0, 1].
 
     Always whole images, also for segmenters trained on windows (segmentation.patch): the models
@@ -26,9 +28,12 @@ def predict(model: torch.nn.Module, images: np.ndarray, device: torch.device, ba
     ``batch_size`` is part of the result, not only of the speed: on one CPU thread torch computes
     1x1 convolutions of batches under 16 with another kernel, and matrix products block by batch,
     so other batch sizes give maps that differ in the last bits (measured: up to 2e-6, Magnetic
-    Tile, segformer), enough to move a pixel across the threshold."""
+    Tile, segformer), enough to move a pixel across the threshold. The forward passes run in
+    ``precision`` (fast.precision); the probabilities are float32."""
     out = []
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(images[i:i + batch_size]).to(device)
-        out.append(torch.sigmoid(model(x))[:, 0].float().cpu().numpy())
+        with precision.context():
+            logits = model(x)
+        out.append(torch.sigmoid(Precision.cast(logits))[:, 0].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[2:], np.float32)

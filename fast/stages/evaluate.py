@@ -15,6 +15,7 @@ from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.io import atomic_path, write_json
 from fast.metrics import evaluate_maps
+from fast.precision import Precision
 from fast.segmentation.data import evaluation_set
 from fast.segmentation.evaluate import predict
 from fast.segmentation.memory import keep_freed_memory
@@ -37,7 +38,7 @@ def run_evaluate(args) -> int:
     # Evaluate at the training resolution (the prepared images already are at the experiment's).
     pool, rows = evaluation_set(cat, train_config["resolution"], train_config["in_channels"])
     t1 = time.perf_counter()
-    probs = predict(model, pool.images, device)
+    probs = predict(model, pool.images, device, precision=Precision.of(cfg["precision"], device))
     t2 = time.perf_counter()
     masks = pool.masks.astype(np.uint8)
     metrics, per_image_stats = evaluate_maps(probs, masks)

@@ -22,7 +22,8 @@ source_normal, mask_source, anomaly_type, seed + the methods' meta keys such as 
 to --out, source_normal relative to the prepared manifest) and ``timing.json`` (method, dataset, category, device,
 images, wall_seconds = time inside the method's synthesize, images_per_s, seconds_per_image, nfe per
 image, total_seconds incl. PNG writing, load_seconds = building the method, loading the generator
-and the requests, seed, n_per_type). A method that returns a wrong shape, dtype or mask is a
+and the requests, seed, n_per_type; a diffusion method adds precision, batch_size = requests per
+network call and noise_group, fast.methods.diffusion). A method that returns a wrong shape, dtype or mask is a
 FastError naming the request; nothing is written then.
 """
 
@@ -269,7 +270,8 @@ def run_synthesize(args) -> int:
     timing = write_synthetic(args.out, method, requests, method_seed, device=_device(method, cfg),
                              label=f"{args.method} {args.dataset}/{args.category}" + _replicate_label(replicate),
                              extra_timing={**keys, "load_seconds": load_seconds, "seed": seed,
-                                           "method_seed": method_seed, "n_per_type": n_per_type},
+                                           "method_seed": method_seed, "n_per_type": n_per_type,
+                                           **(method.synthesis_record() if method.generator else {})},
                              manifest_seed=seed)
     log.info("%s %s/%s: %d images in %.1f s (%.2f img/s, NFE %.0f) -> %s", args.method, args.dataset,
              args.category, timing["images"], timing["wall_seconds"], timing["images_per_s"],

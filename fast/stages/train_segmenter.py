@@ -11,6 +11,7 @@ from fast.config import load_config, resolve_device
 from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.methods import REFERENCE_ROWS, REGISTRY
+from fast.precision import Precision
 from fast.segmentation.data import training_pools
 from fast.segmentation.memory import keep_freed_memory
 from fast.segmentation.models import SEGMENTERS
@@ -37,7 +38,8 @@ def run_train_segmenter(args) -> int:
     log.info("%s/%s %s %s seed %d: %d anomalous + %d normal training images at %d px on %s (read in %.1f s)",
              args.dataset, args.category, args.method, args.segmenter, args.seed, len(anomalous),
              len(normal), size, device, load_seconds)
-    model, record = train_segmenter(anomalous, normal, args.segmenter, args.seed, seg_cfg, device)
+    model, record = train_segmenter(anomalous, normal, args.segmenter, args.seed, seg_cfg, device,
+                                    precision=Precision.of(cfg["precision"], device))
     arch, encoder = SEGMENTERS[args.segmenter]
     train_config = {
         "dataset": args.dataset, "category": args.category, "method": args.method,
