@@ -23,7 +23,7 @@ from fast.errors import FastError
 
 @lru_cache(maxsize=1)
 def _schema_file() -> dict:
-    text = resources.files("fast").joinpath("schemas/config.schema.yaml").read_text()
+    text = resources.files(__package__).joinpath("schemas/config.schema.yaml").read_text()
     return yaml.safe_load(text)
 
 
