@@ -14,6 +14,7 @@ import sys
 import threading
 import traceback
 
+from fast import catalog
 from fast.errors import FastError
 
 
@@ -48,7 +49,7 @@ def _add_generate(sub) -> None:
                    help="one category in the `folder` layout: images/[<type>/], masks/[<type>/], normal/")
     p.add_argument("--out", required=True,
                    help="writes OUT/images/, OUT/masks/, OUT/manifest.csv, OUT/preview.png (+ one folder per --export)")
-    p.add_argument("--method", default="fast", help="a method of `fast methods` (default: fast)")
+    p.add_argument("--method", default=catalog.FAST, help="a method of `fast methods` (default: fast)")
     p.add_argument("--config", default=None,
                    help="budgets (config YAML path or JSON string; default: config/folder_example.yaml)")
     p.add_argument("--n-per-type", type=int, default=None, help="pairs per defect type (default: synthesis.n_per_type)")

@@ -17,13 +17,28 @@ from typing import Callable
 import jsonschema
 import yaml
 
+from fast import catalog
 from fast.errors import FastError
 
 
 @lru_cache(maxsize=1)
-def schema() -> dict:
-    text = resources.files("fast").joinpath("schemas/config.schema.yaml").read_text()
+def _schema_file() -> dict:
+    text = resources.files(__package__).joinpath("schemas/config.schema.yaml").read_text()
     return yaml.safe_load(text)
+
+
+@lru_cache(maxsize=4)
+def _schema(methods: tuple[str, ...]) -> dict:
+    out = copy.deepcopy(_schema_file())
+    out["properties"]["methods"]["items"]["enum"] = list(methods)
+    return out
+
+
+def schema() -> dict:
+    """The config schema, its ``methods`` enum the catalog's names (the file lists the built-in ones
+    for the Snakefile's validation; tests/test_registries.py keeps the two equal), so that a method
+    registered at run time (fast.catalog.register) is accepted too."""
+    return _schema(catalog.names())
 
 
 def _with_defaults(validator_cls):
@@ -58,21 +73,32 @@ def _error_message(e, source: str) -> str:
             f"See workflow/schemas/config.schema.yaml for the allowed values.")
 
 
-# Which methods train a diffusion generator, which carry FARM and which sample with aias.steps
-# (fast.methods.GENERATOR_OF and fast.methods.fast.SAMPLING hold the same; config.py sits below
-# the methods layer, and tests/test_bad_input.py checks that the two agree). Methods with their
-# own step counts (fast-aias50, the fast-<sampler>-nfe<N> sweep, stage, sard) are checked by
+# Which methods sample a diffusion generator, which generators carry FARM and which methods sample
+# with aias.steps: their catalog records (fast.catalog). Methods with their own step counts
+# (fast-aias50, the fast-<sampler>-nfe<N> sweep, stage, sard) are checked by
 # DiffusionMethod.validate_sampling, before `fast synthesize` loads a model.
-DIFFUSION_METHODS = ("anomalydiffusion", "stage", "sard")
-AIAS_CONFIG_STEPS_METHODS = ("fast", "fast-nofarm", "fast-fusionwindow")  # sample with aias.steps
-
-
 def is_diffusion_method(name: str) -> bool:
-    return name in DIFFUSION_METHODS or name == "fast" or name.startswith("fast-")
+    record = catalog.get(name)
+    return record is not None and record.generator is not None
 
 
 def uses_farm(name: str) -> bool:
-    return name == "fast" or name.startswith("fast-")
+    record = catalog.get(name)
+    return record is not None and record.farm
+
+
+def samples_with_aias_steps(name: str) -> bool:
+    record = catalog.get(name)
+    return record is not None and record.aias_steps
+
+
+def __getattr__(name: str):
+    # the method lists of earlier versions, derived from the catalog when asked for
+    if name == "DIFFUSION_METHODS":
+        return tuple(m.name for m in catalog.methods() if m.generator is not None)
+    if name == "AIAS_CONFIG_STEPS_METHODS":
+        return tuple(m.name for m in catalog.methods() if m.aias_steps)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def aias_limits(T: int, t_fine: int, steps: int, what: str = "aias.steps") -> str | None:
@@ -121,7 +147,7 @@ def check_consistency(cfg: dict) -> str | None:
         msg = aias_limits(T, int(a["t_fine"]), 1)
         if msg:
             return msg
-    if any(m in AIAS_CONFIG_STEPS_METHODS for m in diffusion):
+    if any(samples_with_aias_steps(m) for m in diffusion):
         msg = aias_limits(T, int(a["t_fine"]), int(a["steps"]))
         if msg:
             return msg

@@ -1,6 +1,7 @@
-"""Registry of synthesis methods (names from docs/methods.md). Adding a method = one module + one line.
+"""Registry of synthesis methods: the method catalog's (fast.catalog) views, and building a method.
 
-Each entry is ``name -> "module:factory"``; the factory takes ``(cfg, name)`` and returns a
+Adding a method = one module + one catalog record (docs/methods.md). Each REGISTRY entry is
+``name -> "module:factory"``; the factory takes ``(cfg, name)`` and returns a
 :class:`~fast.methods.base.SynthesisMethod`. Imports are lazy so that listing is cheap.
 """
 
@@ -8,75 +9,50 @@ from __future__ import annotations
 
 import importlib
 
+from fast import catalog
 from fast.config import register_check
 from fast.errors import FastError
 from fast.methods.base import SynthesisMethod, SynthesisRequest
 
-# The quality-versus-cost frontier: FAST's one trained model under each few-step sampler at matched
-# numbers of network evaluations, `fast-<sampler>-nfe<N>` (AIAS: N - aias.t_fine segments + the
-# t_fine single steps; aiaspaper: AIAS with the paper's coefficients; the diffusers multistep
-# solvers: N steps, one evaluation each, warm-up included). FARM injection (one rule in t:
-# aias.farm_stop) and foreground fusion are the same in every one (fast.samplers.base.FusedSampler).
-SWEEP_SAMPLERS = ("aias", "aiaspaper", "ddim", "dpmpp", "unipc", "deis")
-SWEEP_NFE = (4, 6, 8, 12, 20, 50)
-SWEEP: dict[str, tuple[str, int]] = {f"fast-{s}-nfe{n}": (s, n) for s in SWEEP_SAMPLERS for n in SWEEP_NFE}
+# Views of the method catalog (fast.catalog: one record per method, every fact about it), kept for
+# the modules, the workflow and the scripts that import them; refreshed when a method is registered.
+SWEEP_SAMPLERS = catalog.SWEEP_SAMPLERS
+SWEEP_NFE = catalog.SWEEP_NFE
+BASE_GENERATOR = catalog.BASE
+REFERENCE_ROWS = catalog.REFERENCE_ROWS
 
-REGISTRY: dict[str, str] = {
-    "fast": "fast.methods.fast:build",
-    "fast-aias50": "fast.methods.fast:build",
-    "fast-nofarm": "fast.methods.fast:build",
-    "fast-fusionwindow": "fast.methods.fast:build",
-    "fast-ddpm1000": "fast.methods.fast:build",
-    "fast-ddim50": "fast.methods.fast:build",
-    "fast-plms50": "fast.methods.fast:build",
-    "fast-dpmpp20": "fast.methods.fast:build",
-    "anomalydiffusion": "fast.methods.anomalydiffusion:build",
-    "stage": "fast.methods.stage:build",
-    "sard": "fast.methods.sard:build",
-    "cutpaste": "fast.methods.cutpaste:build",
-    "cutpaste-scar": "fast.methods.cutpaste:build",
-    "draem": "fast.methods.draem:build",
-    "nsa": "fast.methods.nsa:build",
-    "defect-paste": "fast.methods.defect_paste:build",
-    **{name: "fast.methods.fast:build" for name in SWEEP},
-}
+# name -> "module:factory"; the factory takes ``(cfg, name)`` and returns a SynthesisMethod
+REGISTRY: dict[str, str] = {}
+# the frontier, fast-<sampler>-nfe<N>: (sampler family, NFE)
+SWEEP: dict[str, tuple[str, int]] = {}
+# trainable generators that are not synthesis methods themselves (the shared base model)
+GENERATORS: dict[str, str] = {}
+# the trained generator each method samples from (None: training-free)
+GENERATOR_OF: dict[str, str | None] = {}
+# the generator each trainable generator starts from (None: from scratch), the shared base first
+BASE_OF: dict[str, str | None] = {}
+# the sampler family of each method that samples FAST's model (the curves of the frontier figure)
+SAMPLER_OF: dict[str, str] = {}
 
-# Trainable generators that are not synthesis methods themselves: ``base`` is the mask-aware
-# diffusion model of a category, trained once and shared by every diffusion method, which then
-# trains only its own part on top of it (as the papers all start from one pretrained LDM).
-BASE_GENERATOR = "base"
-GENERATORS: dict[str, str] = {BASE_GENERATOR: "fast.methods.base_model:build"}
 
-# The trained generator each method samples from (None: training-free). The `fast-*` ablations
-# share the model trained for `fast`; `anomalydiffusion` samples the shared base model itself
-# (plain masked eps loss, no FARM: exactly its training objective); the workflow trains each
-# generator once per category.
-GENERATOR_OF: dict[str, str | None] = {
-    **{n: "fast" for n in REGISTRY if n == "fast" or n.startswith("fast-")},
-    "anomalydiffusion": BASE_GENERATOR,
-    "stage": "stage",
-    "sard": "sard",
-    "cutpaste": None,
-    "cutpaste-scar": None,
-    "draem": None,
-    "nsa": None,
-    "defect-paste": None,
-}
+def _refresh() -> None:
+    records = catalog.methods()
+    views = {
+        "REGISTRY": {m.name: m.factory for m in records},
+        "SWEEP": {m.name: (m.family, m.nfe) for m in records if m.group == "frontier"},
+        "GENERATORS": {g.name: g.factory for g in catalog.generators()},
+        "GENERATOR_OF": {m.name: m.generator for m in records},
+        "BASE_OF": {**{g.name: g.base for g in catalog.generators()},
+                    **{m.name: m.base for m in records if m.trains}},
+        "SAMPLER_OF": {m.name: m.family for m in records if m.family},
+    }
+    for name, view in views.items():  # in place: `from fast.methods import REGISTRY` stays current
+        globals()[name].clear()
+        globals()[name].update(view)
 
-# The generator each trainable generator starts from (None: from scratch).
-BASE_OF: dict[str, str | None] = {BASE_GENERATOR: None, "fast": BASE_GENERATOR, "stage": BASE_GENERATOR,
-                                   "sard": BASE_GENERATOR}
 
-# The sampler family of each method that samples FAST's model (the curves of the frontier figure).
-SAMPLER_OF: dict[str, str] = {
-    "fast": "aias", "fast-aias50": "aias", "fast-nofarm": "aias (no FARM)",
-    "fast-fusionwindow": "aias (fusion window)", "fast-ddpm1000": "ddpm",
-    "fast-ddim50": "ddim", "fast-plms50": "plms", "fast-dpmpp20": "dpmpp",
-    **{name: s for name, (s, _) in SWEEP.items()},
-}
-
-# Rows of every table that are not synthesis methods (docs/protocol.md, downstream segmentation).
-REFERENCE_ROWS = ("real-fewshot", "no-anomalies")
+_refresh()
+catalog.on_change(_refresh)
 
 
 def build_method(name: str, cfg: dict) -> SynthesisMethod:

@@ -7,19 +7,14 @@ in its code; its mask generator is not reproduced (every method draws from the s
 
 from __future__ import annotations
 
+from fast import catalog
 from fast.diffusion.losses import eps_loss
 from fast.methods.diffusion import DiffusionMethod
 
 
 class AnomalyDiffusionMethod(DiffusionMethod):
     name = "anomalydiffusion"
-    generator = "base"
-    description = "AnomalyDiffusion-style masked inpainting (no FARM, DDIM eta=1)"
-    departures = ("samples the shared base model (its objective); mask + background input channels "
-                  "instead of the spatial embedding; its adaptive attention re-weighting (cross-attention "
-                  "maps weighted towards the mask) not reproduced: the pixel UNet has no cross-attention; "
-                  "DDIM-50 instead of ~200 steps; no mask generator")
-    SAMPLING = {"anomalydiffusion": ("ddim", 50, {"eta": 1.0, "farm": False})}
+    SAMPLING = catalog.sampling_plans(catalog.BASE)   # DDIM eta=1, no FARM (its catalog record)
 
     def loss(self, model, batch, generator):
         return eps_loss(model, batch, generator, self.outside_weight())

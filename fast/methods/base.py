@@ -9,6 +9,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from fast import catalog
 from fast.data.manifest import PreparedCategory
 
 
@@ -58,6 +59,8 @@ class SynthesisMethod(ABC):
     """A synthesis method. ``cfg`` is the full validated experiment config; method-specific
     options come from ``cfg["method_options"][name]``."""
 
+    # name, description, generator and departures of a method in the catalog come from its record
+    # (fast.catalog); a class outside the catalog sets them itself
     name: str = ""
     description: str = ""
     generator: str | None = None        # trained generator it samples from; None: training-free
@@ -74,6 +77,10 @@ class SynthesisMethod(ABC):
         self.cfg = cfg
         if name:
             self.name = name
+        found = catalog.find(self.name)
+        if found is not None:
+            self.description, self.departures = found.description, found.departures
+            self.generator = getattr(found, "generator", found.name)   # a Generator trains itself
         self.options = dict(cfg.get("method_options", {}).get(self.name, {}))
 
     def known_options(self) -> dict[str, object]:

@@ -17,8 +17,6 @@ from fast.methods.diffusion import DiffusionMethod
 
 class BaseModel(DiffusionMethod):
     name = "base"
-    generator = "base"
-    description = "shared base model: mask-aware diffusion backbone, mask-weighted eps loss"
 
     def loss(self, model, batch, generator):
         return eps_loss(model, batch, generator, self.outside_weight())

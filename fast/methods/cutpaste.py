@@ -86,10 +86,7 @@ def cutpaste_scar(image: np.ndarray, rng: np.random.Generator, *, width=(2, 16),
 
 class CutPaste(SynthesisMethod):
     name = "cutpaste"
-    description = "CutPaste: colour-jittered rectangle (2-15 % area) cut from the image and pasted elsewhere"
     uses_pool_masks = False
-    departures = ("ColorJitter(0.1) in numpy in a fixed order (torchvision permutes the four); the label is "
-                  "the pasted rectangle (the paper trains an image-level classifier)")
     OPTIONS = {"jitter": NUMBER}
 
     def synthesize(self, requests: Sequence[SynthesisRequest], seed: int) -> Iterator[Synthesized]:
@@ -105,9 +102,6 @@ class CutPaste(SynthesisMethod):
 
 class CutPasteScar(CutPaste):
     name = "cutpaste-scar"
-    description = "CutPaste-scar: thin rotated colour-jittered strip (2-16 x 10-25 px at 256 px)"
-    departures = ("strip width and length scale with the image size (the paper: fixed px at 256 px); "
-                  "ColorJitter in a fixed order; the label is the rotated strip's footprint")
 
 
 def build(cfg: dict, name: str) -> SynthesisMethod:

@@ -155,9 +155,7 @@ def paste(background: np.ndarray, piece: Piece, rng: np.random.Generator) -> tup
 
 class DefectPaste(SynthesisMethod):
     name = "defect-paste"
-    description = "Defect paste: real gen_train defects under their masks, pasted with flip/rot90 and feathered edges"
     uses_pool_masks = False  # the defects' own real masks are the labels
-    departures = "not in the papers: the practitioner's baseline"
     OPTIONS = {"unit": UNITS, "feather": NUMBER}
 
     def __init__(self, cfg: dict, name: str | None = None):

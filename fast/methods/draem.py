@@ -113,11 +113,7 @@ def draem_blend(image: np.ndarray, texture: np.ndarray, mask: np.ndarray, beta: 
 
 class Draem(SynthesisMethod):
     name = "draem"
-    description = "DRAEM: Perlin-noise mask filled with an augmented texture, blended with beta ~ U[0, 0.8)"
     uses_pool_masks = False
-    departures = ("Perlin scale range scales with the image size (2^U{0..5} at 256 px); imgaug augmenters "
-                  "re-implemented in numpy/PIL/OpenCV; scikit-image textures unless a DTD folder is given; "
-                  "every image gets an anomaly (DRAEM leaves half unchanged)")
 
     OPTIONS = {"texture_source": TEXT_OR_NULL}
 

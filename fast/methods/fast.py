@@ -13,39 +13,17 @@ vectors train together (the UNet is frozen anyway)."""
 
 from __future__ import annotations
 
+from fast import catalog
 from fast.diffusion.losses import fast_loss
 from fast.methods import SWEEP
 from fast.methods.diffusion import DiffusionMethod
 
-# fast-<sampler>-nfe<N>: (sampler, options); AIAS's steps are set from N in sampling_plan
-_SWEEP_SAMPLING = {"aias": ("aias", {"coefficients": "exact"}), "aiaspaper": ("aias", {"coefficients": "paper"}),
-                   "ddim": ("ddim", {"eta": 0.0}), "dpmpp": ("dpmpp", {}), "unipc": ("unipc", {}),
-                   "deis": ("deis", {})}
-
 
 class FastMethod(DiffusionMethod):
     name = "fast"
-    generator = "fast"
-    description = "FAST: diffusion + FARM + AIAS (arXiv 2509.20295)"
-    SAMPLING = {
-        "fast": ("aias", None, {}),
-        "fast-aias50": ("aias", 50, {}),
-        "fast-nofarm": ("aias", None, {"farm": False}),
-        "fast-fusionwindow": ("aias", None, {"fusion": "window"}),
-        "fast-ddpm1000": ("ddpm", "T", {}),
-        "fast-ddim50": ("ddim", 50, {"eta": 0.0}),
-        "fast-plms50": ("plms", 50, {}),
-        "fast-dpmpp20": ("dpmpp", 20, {}),
-        **{name: (_SWEEP_SAMPLING[s][0], n, dict(_SWEEP_SAMPLING[s][1])) for name, (s, n) in SWEEP.items()},
-    }
-
-    departures = ("pixel backbone: starts from the shared base model (UNet trained with mask + background "
-                  "input channels, mask-weighted eps loss, frozen here, as the authors freeze their LDM) and "
-                  "trains FARM + the adaptor; windows; both loss terms mask-weighted alike (the authors: both "
-                  "plain means), so lambda keeps their relative weight; adaptor residual and zero-initialised "
-                  "(the authors' FineTune replaces eps by a 6-conv net of [eps, M]); FARM at t >= 0.1 T in every "
-                  "sampler (the authors: on AIAS's segments only, none in DDPM); background fused after every "
-                  "update (the authors: inside (T/4, 3T/4) only: the ablation fast-fusionwindow)")
+    # every method that samples this generator: (sampler, steps, options), from its catalog record;
+    # fast-<sampler>-nfe<N>: AIAS's steps are set from N in sampling_plan
+    SAMPLING = catalog.sampling_plans(name)
 
     @property
     def trains_backbone(self) -> bool:
@@ -69,14 +47,6 @@ class FastMethod(DiffusionMethod):
 
 def build(cfg: dict, name: str) -> FastMethod:
     m = FastMethod(cfg, name)
-    if name in SWEEP:
-        sampler, _, extra = m.SAMPLING[name]
-        kind = f"AIAS ({extra['coefficients']} coefficients)" if sampler == "aias" else sampler
-        m.description = f"frontier: the `fast` model sampled by {kind} at NFE {SWEEP[name][1]}, with FARM injection"
-    elif name != "fast":
-        sampler, steps, extra = m.SAMPLING[name]
-        steps = {None: "aias.steps", "T": "all T"}.get(steps, steps)
-        farm = "without FARM injection" if extra.get("farm") is False else "with FARM injection"
-        fusion = ", background fused only inside the authors' (T/4, 3T/4) window" if extra.get("fusion") else ""
-        m.description = f"ablation: the `fast` model sampled by {sampler} ({steps} steps), {farm}{fusion}"
+    if name not in m.SAMPLING:  # a record registered after this module was imported
+        m.SAMPLING = catalog.sampling_plans(m.generator)
     return m

@@ -113,10 +113,7 @@ def nsa(image: np.ndarray, others: Sequence[np.ndarray], rng: np.random.Generato
 
 class NSA(SynthesisMethod):
     name = "nsa"
-    description = "NSA: Poisson-blended (seamlessClone) patches from other normal images; label = changed pixels"
     uses_pool_masks = False
-    departures = ("median filter scaled with the image (5 px at 256 px), threshold relaxed when nothing "
-                  "shows; 1-4 patches uniform (NSA: coin flips); object region estimated from the border colour (NSA: per-class thresholds); binary labels only")
 
     CLONE_MODES = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
     OPTIONS = {"threshold": NUMBER, "clone_mode": tuple(CLONE_MODES)}

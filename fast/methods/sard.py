@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fast import catalog
 from fast.diffusion.discriminator import discriminator_loss, generator_adversarial_loss
 from fast.diffusion.extras import DISC, DISC_OPT
 from fast.diffusion.losses import masked_mse, noised_batch
@@ -40,8 +41,7 @@ from fast.methods.diffusion import DiffusionMethod
 from fast.samplers.aias import StridedDDPMSampler, StridedOptions
 from fast.samplers.base import SampleResult, fuse_background, posterior_step, predict_x0
 
-DESCRIPTION = ("SARD: region-constrained diffusion + discriminative mask guidance (arXiv 2508.03143), "
-               "after the paper's description (no public code)")
+DESCRIPTION = catalog.record("sard").description
 
 
 def sard_loss(model: DiffusionModel, batch: dict, generator: torch.Generator, disc_opt: torch.optim.Optimizer,
@@ -109,11 +109,6 @@ class SardSampler(StridedDDPMSampler):
 
 class SardMethod(DiffusionMethod):
     name = "sard"
-    generator = "sard"
-    description = DESCRIPTION
-
-    departures = ("after the paper's description (no public code); starts from the shared base model; "
-                  "strided DDPM (50 steps); mask + background input channels; mask-weighted eps loss")
     OPTIONS = {**DiffusionMethod.OPTIONS, "clip_x0": BOOLEAN, "adv_weight": NUMBER, "adv_max_t": NUMBER,
                "disc_lr": NUMBER, "disc_width": INTEGER}
 

@@ -105,13 +105,6 @@ class StageSampler(StridedDDPMSampler):
 
 class StageMethod(DiffusionMethod):
     name = "stage"
-    generator = "stage"
-    description = ("STAGE: graded diffusion with explicit mask alignment (arXiv 2509.06693), "
-                   "strided DDPM sampling")
-
-    departures = ("starts from the shared base model, frozen as in the authors' code, and trains the two "
-                  "adapters only; strided DDPM (50 steps) instead of 1000; mask + background input channels; "
-                  "mask-weighted losses")
     # the authors' code freezes the diffusion model (unfreeze_model False): only the adapters train
     trains_backbone = False
     OPTIONS = {**DiffusionMethod.OPTIONS, "clip_x0": BOOLEAN, "adapter_hidden": INTEGER}

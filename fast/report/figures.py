@@ -29,14 +29,15 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from fast.catalog import NO_ANOMALIES, REAL_FEWSHOT  # noqa: E402
 from fast.methods import REFERENCE_ROWS  # noqa: E402
 from fast.report.stats import AVERAGE, BASELINE  # noqa: E402
 
-FLOOR, REAL = "no-anomalies", "real-fewshot"
+FLOOR, REAL = NO_ANOMALIES, REAL_FEWSHOT
 # the vertical / horizontal lines of the reference rows (and of the paste baseline, when run)
 REF_STYLE = {FLOOR: dict(color="0.55", ls=":", lw=1.5), REAL: dict(color="0.15", ls="--", lw=1.2),
              BASELINE: dict(color="#c44e52", ls="-.", lw=1.2)}
-REF_LABEL = {FLOOR: "no-anomalies (floor)", REAL: "real-fewshot", BASELINE: "defect-paste"}
+REF_LABEL = {FLOOR: f"{FLOOR} (floor)", REAL: REAL, BASELINE: BASELINE}
 FOREST_REFERENCES = (REAL, BASELINE)  # the panels of the forest plot, left to right
 DOT = "#1f4e79"
 # interval above 0 / below 0 / straddling 0: the colour tells the verdict before the numbers do

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from fast.catalog import BASELINE, NO_ANOMALIES, REAL_FEWSHOT
 from fast.errors import FastError
 from fast.methods import SAMPLER_OF, SWEEP, SWEEP_SAMPLERS
 
@@ -46,10 +47,10 @@ N_RESAMPLES = 2000
 SEED = 0
 CONFIDENCE = 0.95
 METRICS = ("mIoU", "IoU_anomaly")
-REFERENCES = ("no-anomalies", "real-fewshot")  # the floor first, then the real few-shot ceiling
+REFERENCES = (NO_ANOMALIES, REAL_FEWSHOT)  # the floor first, then the real few-shot ceiling
 AIAS_SAMPLERS = ("aias", "aiaspaper")
-# the real-defect paste baseline: a synthesis method that does not beat it has not earned its cost
-BASELINE = "defect-paste"
+# BASELINE (fast.catalog): the real-defect paste baseline; a synthesis method that does not beat it
+# has not earned its cost
 COUNTS = ("tp", "fp", "fn", "tn")
 RUN_KEYS = ["dataset", "category", "method", "segmenter", "seed"]
 COLUMNS = ["dataset", "category", "method", "segmenter", "reference", "metric", "diff", "lo", "hi",

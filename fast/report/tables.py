@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fast.methods import REFERENCE_ROWS, SAMPLER_OF
-from fast.report.stats import AVERAGE, MDD_POWER, pooled_mdd
+from fast.report.stats import AVERAGE, MDD_POWER, REFERENCES, pooled_mdd
 
 MAIN_METRICS = ("mIoU", "mAcc")
 THRESHOLD_FREE = ("IoU_anomaly", "aAcc", "pixel_AUROC", "pixel_AP", "F1_max", "AUPRO_0.3", "image_AUROC")
@@ -192,7 +192,7 @@ def _fmt_cell(row, mdd_of: dict[int, float]) -> tuple[str, bool]:
 
 
 def differences_table(diffs: pd.DataFrame, dataset: str, segmenter: str, methods: list[str],
-                      categories: list[str], metric: str, references=("no-anomalies", "real-fewshot")) -> Table | None:
+                      categories: list[str], metric: str, references=REFERENCES) -> Table | None:
     """Categories as rows, methods as columns, cells ``Δ vs no-anomalies / Δ vs real-fewshot`` with
     their bootstrap intervals (fast.report.stats); None when there is no difference to show."""
     sub = diffs[(diffs.dataset == dataset) & (diffs.segmenter == segmenter) & (diffs.metric == metric)]

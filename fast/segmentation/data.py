@@ -34,7 +34,7 @@ from fast.data.manifest import TEST_SPLITS, PreparedCategory
 from fast.data.windows import covering_window, crop, crop_mask, defect_window, random_window
 from fast.errors import FastError
 from fast.io import read_table
-from fast.methods import REFERENCE_ROWS
+from fast.catalog import NO_ANOMALIES, REAL_FEWSHOT, REFERENCE_ROWS
 from fast.segmentation.cache import cached, entry_name
 
 
@@ -132,12 +132,12 @@ def training_pools(cat: PreparedCategory, method: str, synthetic_dir: str | None
     normal.masks[:] = 0.0  # normals are defect-free by definition
     if len(normal) == 0:
         raise FastError(f"{cat.manifest}: no normal_train images")
-    if method == "no-anomalies":
+    if method == NO_ANOMALIES:
         anomalous = _stack([], size, channels)
-    elif method == "real-fewshot":
+    elif method == REAL_FEWSHOT:
         anomalous, _ = prepared_pool(cat, ("gen_train",), size, channels)
         if len(anomalous) == 0:
-            raise FastError(f"{cat.manifest}: no gen_train anomalies for the real-fewshot row")
+            raise FastError(f"{cat.manifest}: no gen_train anomalies for the {REAL_FEWSHOT} row")
     else:
         if synthetic_dir is None:
             raise FastError(f"method {method!r} needs --synthetic DIR (its synthetic outputs); "

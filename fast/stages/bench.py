@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fast.catalog import BENCH, FAST, FULL_DDPM, NOFARM, sweep_name
 from fast.errors import FastError
 
-BENCH_METHODS = ["fast", "fast-nofarm", NOFARM_DDIM := "fast-ddim-nfe12 (no FARM)", "fast-aiaspaper-nfe12",
-                 "fast-ddim-nfe12", "fast-dpmpp-nfe12", "fast-unipc-nfe12", "fast-deis-nfe12", "fast-ddim50",
-                 "fast-dpmpp20", "fast-ddpm1000"]
+BENCH_METHODS = [*BENCH[:2], NOFARM_DDIM := f"{sweep_name('ddim', 12)} (no FARM)", *BENCH[2:]]
 
 
 def _config(path):
@@ -34,7 +33,7 @@ def _config(path):
     if default.is_file():
         return load_config(default)
     return load_config({"experiment": "bench", "datasets": {"synthetic": {"categories": ["fabric"]}},
-                        "methods": ["fast"]})
+                        "methods": [FAST]})
 
 
 def _requests(model, n: int, seed: int = 0):
@@ -65,7 +64,7 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
             m.options["farm"] = False   # DDIM's bare per-step cost, to compare AIAS's with
         m.model = model
         m.options["batch_size"] = n_images
-        if name != "fast-ddpm1000":  # warm-up (allocations, the samplers' cached plans)
+        if name != FULL_DDPM:  # warm-up (allocations, the samplers' cached plans)
             list(m.synthesize(reqs[:1], seed=0))
         built[name] = m
     # Interleave the repeats of the cheap methods and keep the best time of each, so that load
@@ -75,7 +74,7 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
     nfe, times = {}, {n: [] for n in methods}
     for r in range(repeats):
         for name, m in built.items():
-            if name == "fast-ddpm1000" and r > 0:
+            if name == FULL_DDPM and r > 0:
                 continue
             t0 = time.perf_counter()
             res = list(m.synthesize(reqs, seed=r))
@@ -86,20 +85,20 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
     out = {n: {"nfe": nfe[n], "images_per_s": n_images / best[n], "seconds": best[n],
                "seconds_per_nfe": best[n] / nfe[n], "per_nfe_vs_unet": best[n] / nfe[n] / unet} for n in methods}
     out["unet_forward_seconds"] = unet
-    if "fast-nofarm" in out and NOFARM_DDIM in out:
+    if NOFARM in out and NOFARM_DDIM in out:
         # per network evaluation, both without FARM: the sampler's own cost (AIAS's segment
         # coefficients vs the diffusers DDIM step), windows, encode/decode and compositing included
-        out["aias_step_overhead_vs_ddim"] = (out["fast-nofarm"]["seconds_per_nfe"]
+        out["aias_step_overhead_vs_ddim"] = (out[NOFARM]["seconds_per_nfe"]
                                              / out[NOFARM_DDIM]["seconds_per_nfe"] - 1)
-    f, nf = out.get("fast"), out.get("fast-nofarm")
-    if f and "fast-ddpm1000" in out:
-        out["ratio_aias10_vs_ddpm1000"] = f["images_per_s"] / out["fast-ddpm1000"]["images_per_s"]
+    f, nf = out.get(FAST), out.get(NOFARM)
+    if f and FULL_DDPM in out:
+        out["ratio_aias10_vs_ddpm1000"] = f["images_per_s"] / out[FULL_DDPM]["images_per_s"]
     if f and nf:
         # FARM runs on the S segment steps only (not on the t_fine tail): extra time per FARM step
         # relative to the cost of one plain sampling step.
         # Median over repeats of the ratio of back-to-back runs (robust to load changes).
         s = int(cfg["aias"]["steps"])
-        ratios = [a / b for a, b in zip(times["fast"], times["fast-nofarm"])]
+        ratios = [a / b for a, b in zip(times[FAST], times[NOFARM])]
         total = float(np.median(ratios)) - 1
         out["farm_overhead_total"] = total
         out["farm_overhead"] = total * nf["nfe"] / s
@@ -145,7 +144,7 @@ def run_bench(args) -> int:
         torch.manual_seed(int(cfg["seed"]))
         classes = ["good", "type_a", "type_b"]
         bb = build_backbone(backbone_spec_from_config(cfg, 3, len(classes)))
-        model = DiffusionModel(bb, Schedule.from_config(cfg["diffusion"]), classes, "fast",
+        model = DiffusionModel(bb, Schedule.from_config(cfg["diffusion"]), classes, FAST,
                                farm_widths=cfg["diffusion"]["farm"]["widths"],
                                adaptor=bool(cfg["diffusion"]["farm"]["adaptor"]),
                                patch=cfg["diffusion"].get("patch")).to(device).eval()
@@ -161,10 +160,10 @@ def run_bench(args) -> int:
               f"{1000 * r['seconds_per_nfe']:>9.2f}{r['per_nfe_vs_unet']:>7.2f}")
     print(f"one bare UNet forward of the batch: {1000 * res['unet_forward_seconds']:.2f} ms "
           f"(/UNet: seconds per NFE over that)")
-    print(f"AIAS per-step overhead vs DDIM at NFE {res['fast-nofarm']['nfe']} (both without FARM): "
+    print(f"AIAS per-step overhead vs DDIM at NFE {res[NOFARM]['nfe']} (both without FARM): "
           f"{100 * res['aias_step_overhead_vs_ddim']:+.1f}%")
-    ideal = res["fast-ddpm1000"]["nfe"] / res["fast"]["nfe"]
-    print(f"AIAS-{cfg['aias']['steps']} vs DDPM-{res['fast-ddpm1000']['nfe']}: "
+    ideal = res[FULL_DDPM]["nfe"] / res[FAST]["nfe"]
+    print(f"AIAS-{cfg['aias']['steps']} vs DDPM-{res[FULL_DDPM]['nfe']}: "
           f"{res['ratio_aias10_vs_ddpm1000']:.1f}x images/s (ideal NFE ratio {ideal:.1f}x)")
     print(f"FARM overhead per FARM step: {100 * res['farm_overhead']:.1f}% "
           f"(whole run fast vs fast-nofarm: {100 * res['farm_overhead_total']:.1f}%)")
