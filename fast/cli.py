@@ -87,7 +87,7 @@ def _add_data(sub) -> None:
 
 
 def _add_generators(sub) -> None:
-    """`fast train` (one generator for one dataset x category) and `fast bench sampling`."""
+    """`fast train` (one generator for one dataset x category), `fast bench sampling` and `fast bench training`."""
     p = sub.add_parser("train", help="train one generator (resumable) for one dataset x category")
     _job_args(p)
     p.add_argument("--generator", required=True, help="base | fast | stage | sard")
@@ -98,14 +98,38 @@ def _add_generators(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="override diffusion.train.steps")
     p.set_defaults(func=_stage("fast.stages.train", "run_train"))
 
-    p = sub.add_parser("bench", help="benchmarks that print measured ratios")
-    p.add_argument("what", choices=["sampling"])
-    p.add_argument("--config", default=None, help="config (default: the embedded default)")
+    bench = sub.add_parser("bench", help="benchmarks: sampling and training speed, peak memory")
+    what = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = what.add_parser("sampling", help="images/s, NFE and peak memory of the FAST samplers on one model")
+    _bench_args(p)
     p.add_argument("--generator-dir", default=None, help="use this trained `fast` generator instead of training one")
     p.add_argument("--n-images", type=int, default=16,
                    help="images per batch (default 16: the batch `fast synthesize` samples in)")
-    p.add_argument("--json", default=None, help="write the results as JSON here")
+    p.add_argument("--methods", default=None, help="comma-separated subset of the timed methods (default: all)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per method (the best is kept)")
     p.set_defaults(func=_stage("fast.stages.bench", "run_bench"))
+    p = what.add_parser("training", help="s/step and peak memory of generator (base, fast, stage, sard) "
+                                         "and segmenter training")
+    _bench_args(p)
+    p.add_argument("--prepared", default=None, help="a prepared root (default: the synthetic dataset, generated)")
+    p.add_argument("--dataset", default=None, help="with --prepared")
+    p.add_argument("--category", default=None, help="with --prepared; else a synthetic category (default washer)")
+    p.add_argument("--generators", default=None, help="comma-separated (default: base,fast,stage,sard; '' none)")
+    p.add_argument("--segmenters", default=None,
+                   help="comma-separated (default: segmentation.segmenters of the config; '' none)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per run, after one warm-up step")
+    p.set_defaults(func=_stage("fast.stages.bench", "run_bench_training"))
+
+
+def _bench_args(p) -> None:
+    """Options of both benchmarks."""
+    p.add_argument("--config", default=None, help="config (default: config/config.yaml)")
+    p.add_argument("--precision", default=None,
+                   help="comma-separated precisions to measure, e.g. fp32,tf32,bf16 (default: the config's)")
+    p.add_argument("--batch", default=None,
+                   help="comma-separated batch sizes, e.g. 8,64 (default: --n-images for sampling, the configured "
+                        "batch sizes for training)")
+    p.add_argument("--json", default=None, help="write the results as JSON here")
 
 
 def _add_synthesis(sub) -> None:

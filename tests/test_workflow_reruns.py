@@ -84,6 +84,20 @@ def test_a_complete_run_leaves_nothing_to_do(complete_run):
     assert _planned(complete_run, BASE, "same") == Counter()
 
 
+def test_segmenter_weights_are_deleted_once_evaluated(complete_run):
+    """segmentation.keep_weights false (the default): every segmenter was evaluated and its weights
+    are gone (a temp() output), nothing else is, and the run is complete (the test above); an
+    evaluation that must rerun retrains its segmenter first."""
+    seg = complete_run / "results" / "reruns" / "segmentation"
+    runs = sorted(p.parent for p in seg.rglob("metrics.json"))
+    assert len(runs) == 2 * 3                                # 2 categories x (fast, cutpaste, real-fewshot)
+    for d in runs:
+        assert sorted(p.name for p in d.iterdir()) == ["metrics.json", "per_image.csv", "train_config.json"]
+    assert list((complete_run / "results" / "reruns" / "generators").rglob("model.safetensors"))
+    planned = _planned(complete_run, _with(precision="fp32"), "precision")   # every network job's view
+    assert planned["evaluate"] == planned["train_segmenter"] == 6
+
+
 def test_one_more_seed_adds_its_synthetic_sets_and_segmenters(complete_run):
     # synthesis.per_seed (the default): the new seed's own set per category and method (2 x 2) and
     # 2 categories x 3 rows (fast, cutpaste, real-fewshot) segmenters; fidelity pools every seed's

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -39,8 +40,8 @@ from fast.diffusion.schedule import Schedule
 from fast.diffusion.train import TrainData, train_loop
 from fast.errors import FastError
 from fast.methods import BASE_OF
-from fast.precision import Precision
 from fast.methods.base import INTEGER, SynthesisMethod, SynthesisRequest, Synthesized, kind_of_default
+from fast.precision import Precision
 from fast.samplers import SAMPLERS, build_sampler, sampler_class, sampler_options
 from fast.samplers.base import synthesize_batch
 from fast.samplers.noise import GroupedNoise
@@ -133,6 +134,13 @@ class DiffusionMethod(SynthesisMethod):
         return self.build_model(data.class_names, base.backbone.channels, backbone=base.backbone)
 
     def fit(self, train_set: PreparedCategory, out_dir: Path, base_dir: Path | None = None) -> None:
+        run = self.training_setup(train_set, base_dir)
+        self.model = self.run_training(run, out_dir)
+
+    def training_setup(self, train_set: PreparedCategory, base_dir: Path | None = None) -> "TrainingSetup":
+        """Everything ``fit`` trains with: the data, the model (built, or on the base model from
+        ``base_dir``), its trainable parameters, steps, lr and the record (`fast bench training`
+        times ``run_training`` on it)."""
         tr = self.cfg["diffusion"]["train"]
         data = TrainData.from_prepared(train_set, int(self.cfg["resolution"]),
                                        float(tr.get("anomalous_fraction", 0.5)), self.cfg["diffusion"].get("patch"))
@@ -150,10 +158,21 @@ class DiffusionMethod(SynthesisMethod):
         # what the generator was trained on: `fast synthesize` refuses another (check_generator_record)
         spec = {**model.spec(), "dataset": _dataset_of(train_set), "category": train_set.category,
                 "resolution": int(self.cfg["resolution"]), "started_from": started}
-        self.model = train_loop(model, self.trainable_parameters(model), self.loss, data.sample, out_dir,
-                                steps=steps, batch_size=int(tr["batch_size"]), lr=lr,
-                                checkpoint_every=int(tr["checkpoint_every"]), seed=int(self.cfg["seed"]),
-                                spec=spec, device=self.device, precision=self.precision)
+        return TrainingSetup(data, model, self.trainable_parameters(model), steps, lr, spec)
+
+    def run_training(self, run: "TrainingSetup", out_dir: Path, *, steps: int | None = None, batch_size: int | None = None,
+              precision: Precision | None = None, checkpoint_every: int | None = None, on_step=None,
+              progress: bool = True) -> DiffusionModel:
+        """``train_loop`` on ``run`` with the config's steps, batch, checkpoints and precision (each
+        overridable, for `fast bench training`)."""
+        tr = self.cfg["diffusion"]["train"]
+        return train_loop(run.model, run.params, self.loss, run.data.sample, out_dir,
+                          steps=run.steps if steps is None else int(steps),
+                          batch_size=int(tr["batch_size"]) if batch_size is None else int(batch_size), lr=run.lr,
+                          checkpoint_every=int(tr["checkpoint_every"]) if checkpoint_every is None else checkpoint_every,
+                          seed=int(self.cfg["seed"]), spec=run.spec, device=self.device,
+                          precision=self.precision if precision is None else precision, on_step=on_step,
+                          progress=progress)
 
     def starts_from_base(self) -> bool:
         return bool(BASE_OF.get(self.generator))
@@ -311,6 +330,18 @@ def group_seed(seed: int, key: tuple[int, int]) -> int:
 
 def group_generator(seed: int, key: tuple[int, int]) -> torch.Generator:
     return torch.Generator().manual_seed(group_seed(seed, key))
+
+
+@dataclass
+class TrainingSetup:
+    """What a generator trains with (DiffusionMethod.training_setup)."""
+
+    data: TrainData
+    model: DiffusionModel
+    params: list
+    steps: int
+    lr: float
+    spec: dict
 
 
 def _dataset_of(train_set: PreparedCategory) -> str:

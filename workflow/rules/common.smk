@@ -81,6 +81,14 @@ SEG_JOB_KEYS = ("segmenters", "seeds", "reference_rows")
 # job's view holds its own seed instead (as segmentation.seeds), and a shared set's view stays what
 # it was before the key existed, so switching per_seed off reruns no shared synthesis.
 SYNTH_JOB_KEYS = ("per_seed",)
+# segmentation.keep_weights decides whether the workflow keeps a segmenter's weights after its
+# evaluation (segment.smk, temp()); no job reads it.
+SEG_WORKFLOW_KEYS = ("keep_weights",)
+# The rules that run networks read `precision`. A view holds it only when it is not the default
+# (auto), and synthesis.batch_size only when it is set and the method samples a generator, so that
+# the views (the params) of every job of a config without them are what they were before the keys
+# existed: adding them reran no finished job.
+PRECISION_RULES = ("train_generator", "synthesize", "train_segmenter", "evaluate")
 
 
 def rule_config(rule_name, dataset=None, category=None, method=None, segmenter=None, seed=None):
@@ -102,16 +110,24 @@ def rule_config(rule_name, dataset=None, category=None, method=None, segmenter=N
                         for d in datasets}
     for key in RULE_SECTIONS[rule_name]:
         view[key] = CFG[key]
+    if rule_name == "report":   # no table reads how the sets were batched or whether weights are kept
+        view["synthesis"] = {k: v for k, v in CFG["synthesis"].items() if k != "batch_size"}
+        view["segmentation"] = {k: v for k, v in SEG.items() if k not in SEG_WORKFLOW_KEYS}
     if rule_name == "synthesize":
         view["synthesis"] = {k: v for k, v in CFG["synthesis"].items() if k not in SYNTH_JOB_KEYS}
+        if CFG["synthesis"]["batch_size"] is None or not GENERATOR_OF.get(method):
+            del view["synthesis"]["batch_size"]
         if seed is not None:
             view["segmentation"] = {"seeds": [int(seed)]}
     if rule_name == "synthesize" and method is not None and GENERATOR_OF.get(method):
         # only methods that sample a trained generator read the model and sampler settings
         view["diffusion"], view["aias"] = CFG["diffusion"], CFG["aias"]
     if rule_name == "train_segmenter" and segmenter is not None:
-        view["segmentation"] = {**{k: v for k, v in SEG.items() if k not in SEG_JOB_KEYS},
+        view["segmentation"] = {**{k: v for k, v in SEG.items() if k not in SEG_JOB_KEYS + SEG_WORKFLOW_KEYS},
                                 "segmenters": [segmenter], "seeds": [int(seed)], "reference_rows": []}
+    if (rule_name in PRECISION_RULES and CFG["precision"] != "auto"
+            and (rule_name != "synthesize" or GENERATOR_OF.get(method))):
+        view["precision"] = CFG["precision"]
     if method is not None and method in CFG["method_options"]:
         view["method_options"] = {method: CFG["method_options"][method]}
     if rule_name == "train_generator" and method is not None:

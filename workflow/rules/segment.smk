@@ -4,9 +4,13 @@
 # Each job's config view holds its own category, method, segmenter and seed only (common.smk,
 # rule_config), so adding a seed, a method, a segmenter or a category adds jobs and reruns none of
 # the existing ones.
+# The weights (model.safetensors, ~X MB) are read by `evaluate` only: they are temp() outputs,
+# deleted once evaluated, unless segmentation.keep_weights (an evaluate that must rerun then
+# retrains its segmenter first).
 
 SEG_OUT = f"{RESULTS}/segmentation/{{dataset}}/{{category}}/{{method}}/{{segmenter}}/seed{{seed}}"
 SEG_LOG = "{dataset}/{category}/{method}/{segmenter}/seed{seed}"
+SEG_WEIGHTS = f"{SEG_OUT}/model.safetensors"
 
 
 rule train_segmenter:
@@ -18,7 +22,7 @@ rule train_segmenter:
             else f"{synthetic_dir(w.dataset, w.category, w.method, w.seed)}/manifest.csv"
         ),
     output:
-        model=f"{SEG_OUT}/model.safetensors",
+        model=SEG_WEIGHTS if SEG["keep_weights"] else temp(SEG_WEIGHTS),
         config=f"{SEG_OUT}/train_config.json",
     params:
         cfg=lambda w: rule_config("train_segmenter", w.dataset, w.category, w.method, w.segmenter, w.seed),
@@ -50,7 +54,7 @@ rule train_segmenter:
 rule evaluate:
     input:
         manifest=lambda w: manifest(w.dataset, w.category),
-        model=f"{SEG_OUT}/model.safetensors",
+        model=SEG_WEIGHTS,
         config=f"{SEG_OUT}/train_config.json",
     output:
         metrics=f"{SEG_OUT}/metrics.json",
