@@ -73,7 +73,7 @@ def test_bench_sampling_per_precision_and_batch(tmp_path, capsys):
     assert res["precision"] == "fp32" and res["batch"] == 1 and res["fast"] == runs[0]["methods"]["fast"]
     assert res["peak_memory_bytes"] == runs[0]["peak_memory_bytes"] and res["device"] == "cpu"
     text = capsys.readouterr().out
-    assert "precision bf16, 3 images/batch" in text and "peak MiB" in text
+    assert "precision bf16 (bf16), 3 images/batch" in text and "peak MiB" in text
     assert cli_main(["bench", "sampling", "--config", json.dumps(TINY), "--precision", "fp16"]) == 2
     assert "fp16" in capsys.readouterr().err
 

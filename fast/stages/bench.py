@@ -258,7 +258,7 @@ def run_bench(args) -> int:
             res = measure(run_cfg, model, batch, methods, repeats)
             mem = peak_memory(device)
             first = first or res
-            runs.append({"precision": resolve(prec, device), "batch": batch,
+            runs.append({"precision": resolve(prec, device), "requested": prec, "batch": batch,
                          "methods": {n: {k: res[n][k] for k in _SAMPLING_KEYS} for n in methods},
                          "unet_forward_seconds": res["unet_forward_seconds"],
                          "unet_evals_per_s": batch / res["unet_forward_seconds"], **mem})
@@ -284,7 +284,7 @@ def run_bench(args) -> int:
 
 
 def _print_sampling(cfg, res, methods, run) -> None:
-    print(f"\nprecision {run['precision']}, {run['batch']} images/batch; peak memory "
+    print(f"\nprecision {run['precision']} ({run['requested']}), {run['batch']} images/batch; peak memory "
           f"{run['peak_memory_bytes'] / 2**20:.0f} MiB")
     print(f"{'method':<28}{'NFE':>6}{'images/s':>12}{'s/batch':>10}{'ms/NFE':>9}{'/UNet':>7}")
     for name in methods:
@@ -363,6 +363,9 @@ def bench_generators(cfg, prepared, names, precisions, batches, steps, device, w
     base_dir = None
     for name in [BASE] + [n for n in names if n != BASE]:
         method = build_method(name, cfg)
+        if method.starts_from_base() and base_dir is None:
+            raise FastError("fast bench training: the base model's training fit none of the batches, and every "
+                            "other generator starts from it")
         t0 = time.perf_counter()
         run = method.training_setup(prepared, base_dir if method.starts_from_base() else None)
         setup = time.perf_counter() - t0
@@ -372,22 +375,39 @@ def bench_generators(cfg, prepared, names, precisions, batches, steps, device, w
             precision = Precision.of(prec, device)
             timer = StepTimer(device)
             reset_peak(device)
-            method.run_training(run, out, steps=steps + 1 if name in names else 1, batch_size=batch,
-                                checkpoint_every=steps + 2, precision=precision, on_step=timer, progress=False)
+            rec = {"kind": "generator", "name": name, "precision": precision.name, "requested": prec,
+                   "batch": batch, "setup_seconds": setup}
+            try:
+                method.run_training(run, out, steps=steps + 1 if name in names else 1, batch_size=batch,
+                                    checkpoint_every=steps + 2, precision=precision, on_step=timer, progress=False)
+            except torch.cuda.OutOfMemoryError:
+                runs.append(_out_of_memory(rec, device, log))
+                continue
             if name == BASE and base_dir is None:
                 base_dir = out
             if name not in names:
                 continue
-            rec = {"kind": "generator", "name": name, "precision": precision.name, "batch": batch,
-                   "setup_seconds": setup, **timer.record(), **peak_memory(device)}
+            rec.update({**timer.record(), **peak_memory(device)})
             runs.append(rec)
-            log(f"generator {name:<6} {rec['precision']:<5} batch {batch:>4}: "
+            log(f"generator {name:<6} {prec:<5} ({rec['precision']}) batch {batch:>4}: "
                 f"{rec['seconds_per_step']:.4f} s/step, peak {rec['peak_memory_bytes'] / 2**20:.0f} MiB")
         del run, method
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return runs
+
+
+def _out_of_memory(rec: dict, device: torch.device, log) -> dict:
+    """A run that did not fit: recorded as such (with the memory it reached), and the next one runs."""
+    import gc
+
+    rec = {**rec, "error": "out of memory", **peak_memory(device)}
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    log(f"{rec['kind']} {rec['name']} {rec['precision']} batch {rec['batch']}: out of memory")
+    return rec
 
 
 def bench_segmenters(cfg, prepared, names, precisions, batches, steps, device, log=print) -> list[dict]:
@@ -406,12 +426,17 @@ def bench_segmenters(cfg, prepared, names, precisions, batches, steps, device, l
                 seg_cfg = {**cfg["segmentation"], "steps": steps + 1, "batch_size": batch, "encoder_weights": None}
                 timer = StepTimer(device)
                 reset_peak(device)
-                train_segmenter(anomalous, normal, name, 0, seg_cfg, device, log_every=10**9,
-                                precision=Precision.of(prec, device), on_step=timer)
                 rec = {"kind": "segmenter", "name": name, "precision": Precision.of(prec, device).name,
-                       "batch": batch, **timer.record(), **peak_memory(device)}
+                       "requested": prec, "batch": batch}
+                try:
+                    train_segmenter(anomalous, normal, name, 0, seg_cfg, device, log_every=10**9,
+                                    precision=Precision.of(prec, device), on_step=timer)
+                except torch.cuda.OutOfMemoryError:
+                    runs.append(_out_of_memory(rec, device, log))
+                    continue
+                rec.update({**timer.record(), **peak_memory(device)})
                 runs.append(rec)
-                log(f"segmenter {name:<13} {rec['precision']:<5} batch {batch:>4}: "
+                log(f"segmenter {name:<13} {prec:<5} ({rec['precision']}) batch {batch:>4}: "
                     f"{rec['seconds_per_step']:.4f} s/step, peak {rec['peak_memory_bytes'] / 2**20:.0f} MiB")
     return runs
 
