@@ -25,8 +25,7 @@ import pandas as pd
 from scipy.stats import wasserstein_distance
 
 from fast.data.manifest import PreparedCategory
-from fast.errors import FastError
-from fast.io import read_table
+from fast.data.pair_sets import read_pair, read_set
 
 log = logging.getLogger(__name__)
 
@@ -94,24 +93,6 @@ def _summarise(pairs) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------- inputs
-def _read(path: Path, manifest: Path) -> np.ndarray:
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # channel order is irrelevant to every statistic
-    if arr is None:
-        raise FastError(f"{manifest}: cannot read {path}")
-    return arr
-
-
-def _manifest(synthetic_dir: str | Path) -> pd.DataFrame:
-    manifest = Path(synthetic_dir) / "manifest.csv"
-    if not manifest.is_file():
-        raise FastError(f"synthetic manifest not found: {manifest} (run `fast synthesize` first)")
-    table = read_table(manifest, f"`fast synthesize ... --out {Path(synthetic_dir)}`")
-    missing = [c for c in ("image", "mask", "anomaly_type") if c not in table.columns]
-    if missing:
-        raise FastError(f"{manifest}: missing columns {missing}")
-    return table
-
-
 def _as_dirs(synthetic_dirs) -> list[Path]:
     if isinstance(synthetic_dirs, (str, Path)):
         return [Path(synthetic_dirs)]
@@ -122,20 +103,14 @@ def synthetic_table(synthetic_dirs) -> pd.DataFrame:
     """The synthetic manifests of one directory or several (image, mask, anomaly_type; paths relative
     to their directory, which column SOURCE names), pooled in the order given: with
     synthesis.per_seed a method's sets of every segmenter seed are one sample of its defects."""
-    parts = [_manifest(d).assign(**{SOURCE: str(d)}) for d in _as_dirs(synthetic_dirs)]
+    parts = [read_set(d, require=("anomaly_type",)).assign(**{SOURCE: str(d)}) for d in _as_dirs(synthetic_dirs)]
     return pd.concat(parts, ignore_index=True)
 
 
 def synthetic_pairs(rows: pd.DataFrame):
-    """(image, mask) arrays of the given rows of synthetic_table; masks 0/1 (0/255 PNGs thresholded at 127)."""
-    for root, image_path, mask_path in zip(map(Path, rows[SOURCE]), rows["image"], rows["mask"]):
-        image = _read(root / image_path, root / "manifest.csv")
-        mask = _read(root / mask_path, root / "manifest.csv")
-        mask = mask[..., 0] if mask.ndim == 3 else mask
-        if mask.shape != image.shape[:2]:
-            raise FastError(f"{root / 'manifest.csv'}: {mask_path} {mask.shape} and {image_path} "
-                            f"{image.shape[:2]} sizes differ")
-        yield image, (mask > (127 if mask.max() > 1 else 0)).astype(np.uint8)
+    """(image, mask) arrays of the given rows of synthetic_table (fast.data.pair_sets.read_pair; masks 0/1)."""
+    for _, row in rows.iterrows():
+        yield read_pair(row[SOURCE], row)
 
 
 def real_pairs(cat: PreparedCategory, anomaly_type: str):

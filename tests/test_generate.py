@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from fast.cli import main
-from fast.stages.synthesize import MANIFEST_BASE_COLUMNS
+from fast.data.pair_sets import MANIFEST_BASE_COLUMNS
 from dummy_data import write_dummy
 
 TYPES = ["dent", "scratch"]  # the dummy folder's defect types

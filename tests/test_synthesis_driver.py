@@ -16,9 +16,10 @@ import pytest
 from fast import cli
 from fast import methods as registry
 from fast.data.manifest import PreparedCategory
+from fast.data.pair_sets import MANIFEST_BASE_COLUMNS, TIMING_KEYS
 from fast.errors import FastError
 from fast.io import read_png
-from fast.stages.synthesize import MANIFEST_BASE_COLUMNS, TIMING_KEYS, make_requests, run_synthesize
+from fast.stages.synthesize import make_requests, run_synthesize
 
 CONFIG = json.dumps({"experiment": "t", "datasets": {"synthetic": {"categories": ["washer"]}},
                      "methods": ["cutpaste"], "seed": 3})

@@ -30,6 +30,9 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from fast.data.manifest import manifest_path
+from fast.data.pair_sets import MANIFEST, read_pair, read_set
+from fast.data.prepare import binarize_mask
+from fast.data.registry import HALF_MAX
 from fast.data.windows import crop, crop_mask, mask_window
 from fast.errors import FastError
 from fast.io import read_png
@@ -89,8 +92,8 @@ def _resize(tile: np.ndarray, side: int, smooth: bool = False) -> np.ndarray:
 
 
 def _binary(mask: np.ndarray) -> np.ndarray:
-    mask = mask[..., 0] if mask.ndim == 3 else mask
-    return (mask > (127 if mask.max() > 1 else 0)).astype(np.uint8)
+    """uint8 {0, 1} by the project's mask rule (fast.data.prepare.binarize_mask, HALF_MAX)."""
+    return binarize_mask(mask, HALF_MAX).astype(np.uint8)
 
 
 def _outlined_thumbnail(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -126,14 +129,22 @@ def _spread(table: pd.DataFrame, n: int) -> list[int]:
 
 
 def _tile(root: Path, row) -> np.ndarray:
+    """The tile of a prepared (real) row."""
     return sample_tile(read_png(root / row["image"]), read_png(root / row["mask"]))
 
 
-def tiles_of(root: Path, table: pd.DataFrame, n: int) -> list[np.ndarray] | None:
-    """Tiles of ``n`` samples of ``table`` (image, mask columns relative to ``root``)."""
+def _set_tile(directory: Path, row) -> np.ndarray:
+    """The tile of a synthetic set's row (fast.data.pair_sets.read_pair)."""
+    return sample_tile(*read_pair(directory, row))
+
+
+def tiles_of(root: Path, table: pd.DataFrame, n: int, synthetic: bool = False) -> list[np.ndarray] | None:
+    """Tiles of ``n`` samples of ``table`` (image, mask columns relative to ``root``): a synthetic
+    set's rows with ``synthetic``, else a prepared manifest's."""
     if table.empty:
         return None
-    return [_tile(root, table.iloc[i]) for i in _spread(table, n)]
+    tile = _set_tile if synthetic else _tile
+    return [tile(root, table.iloc[i]) for i in _spread(table, n)]
 
 
 def parse_dir(path: str | Path) -> tuple[str, str]:
@@ -148,11 +159,11 @@ def parse_dir(path: str | Path) -> tuple[str, str]:
 
 
 def _manifest(directory: Path) -> pd.DataFrame | None:
-    """The set's manifest.csv (None when missing or empty); ``anomaly_type`` "" where it has none."""
-    path = directory / "manifest.csv"
-    if not path.is_file():
+    """The set's manifest (fast.data.pair_sets.read_set; None when missing or empty); ``anomaly_type``
+    "" where it has none."""
+    if not (directory / MANIFEST).is_file():
         return None
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_set(directory, allow_empty=True)
     if table.empty:
         return None
     return table if "anomaly_type" in table else table.assign(anomaly_type="")
@@ -190,7 +201,7 @@ def _method_tiles(directory: Path, table: pd.DataFrame, columns) -> list[np.ndar
     tiles: list[np.ndarray | None] = []
     for anomaly_type, positions in columns:
         rows = table[table["anomaly_type"] == anomaly_type]
-        tiles += [_tile(directory, rows.iloc[p]) if p < len(rows) else None for p in positions]
+        tiles += [_set_tile(directory, rows.iloc[p]) if p < len(rows) else None for p in positions]
     return tiles
 
 

@@ -1,7 +1,7 @@
 """Training and test data of the downstream segmenter, per docs/protocol.md.
 
 Training set of one row of the tables:
-- a synthesis method: its synthetic pairs (``<synthetic>/manifest.csv``) as the anomalous pool;
+- a synthesis method: its synthetic set (``<synthetic>/manifest.csv``, fast.data.pair_sets) as the anomalous pool;
 - ``real-fewshot``: the ``gen_train`` real anomalies; ``no-anomalies``: no anomalous pool;
 and always the ``normal_train`` images with empty masks as the normal pool. Batches take half their
 samples from each pool (all normal when there is no anomalous pool). Only ``gen_train`` and
@@ -31,9 +31,9 @@ import torch
 from PIL import Image
 
 from fast.data.manifest import TEST_SPLITS, PreparedCategory
+from fast.data.pair_sets import read_pair, read_set
 from fast.data.windows import covering_window, crop, crop_mask, defect_window, random_window
 from fast.errors import FastError
-from fast.io import read_table
 from fast.catalog import NO_ANOMALIES, REAL_FEWSHOT, REFERENCE_ROWS
 from fast.segmentation.cache import cached, entry_name
 
@@ -105,24 +105,9 @@ def prepared_pool(cat: PreparedCategory, splits: tuple[str, ...], size: int, cha
 
 
 def synthetic_pool(synthetic_dir: str | Path, size: int, channels: int) -> Pool:
-    """The pairs listed in ``<synthetic_dir>/manifest.csv`` (paths relative to that directory)."""
-    root = Path(synthetic_dir)
-    manifest = root / "manifest.csv"
-    if not manifest.is_file():
-        raise FastError(f"synthetic manifest not found: {manifest} (run `fast synthesize` first)")
-    table = read_table(manifest, f"`fast synthesize ... --out {root}`")
-    if not {"image", "mask"} <= set(table.columns) or table.empty:
-        raise FastError(f"{manifest}: needs columns image, mask and at least one row")
-    pairs = []
-    for _, r in table.iterrows():
-        try:
-            img = np.asarray(Image.open(root / r["image"]))
-            mask = np.asarray(Image.open(root / r["mask"]))
-        except (OSError, ValueError) as exc:
-            raise FastError(f"{manifest}: cannot read {r['image']} / {r['mask']}: {exc}") from None
-        mask = mask[..., 0] if mask.ndim == 3 else mask
-        pairs.append((img.astype(np.uint8), (mask > (127 if mask.max() > 1 else 0)).astype(np.uint8)))
-    return _stack(pairs, size, channels)
+    """The pairs of the synthetic set in ``synthetic_dir`` (fast.data.pair_sets)."""
+    table = read_set(synthetic_dir)
+    return _stack([read_pair(synthetic_dir, r) for _, r in table.iterrows()], size, channels)
 
 
 def training_pools(cat: PreparedCategory, method: str, synthetic_dir: str | None, size: int,

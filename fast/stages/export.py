@@ -19,21 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
+from fast.data.pair_sets import read_set, read_set_mask
 from fast.errors import FastError
-from fast.io import read_png, read_table, write_png
+from fast.io import read_png, write_png
 
 FORMATS = ("smp", "mmseg", "anomalib")
 
 
-def _binary(mask: np.ndarray) -> np.ndarray:
-    """uint8 {0, 1} from a 0/255 (or 0/1) mask PNG."""
-    mask = mask[..., 0] if mask.ndim == 3 else mask
-    return (mask > (127 if mask.max() > 1 else 0)).astype(np.uint8)
-
-
 def pairs(synthetic: Path) -> list[tuple[Path, Path]]:
-    """(image, mask) of every row of a synthetic set's manifest.csv."""
-    table = read_table(synthetic / "manifest.csv", "`fast generate`")
+    """(image, mask) paths of every row of a synthetic set's manifest (fast.data.pair_sets.read_set)."""
+    table = read_set(synthetic)
     return [(synthetic / r["image"], synthetic / r["mask"]) for _, r in table.iterrows()]
 
 
@@ -45,7 +40,7 @@ def _write(dest: Path, fmt: str, synthetic: list[tuple[Path, Path]], normals: li
         (dest / sub).mkdir(parents=True, exist_ok=True)
     for image, mask in synthetic:
         shutil.copyfile(image, dest / image_dir / image.name)
-        write_png(dest / mask_dir / image.name, _binary(read_png(mask)) * np.uint8(scale))
+        write_png(dest / mask_dir / image.name, read_set_mask(mask) * np.uint8(scale))
     for image in normals:
         name = f"normal_{image.name}"
         if fmt == "anomalib":

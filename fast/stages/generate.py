@@ -34,6 +34,7 @@ from tqdm import tqdm
 from fast import methods as registry
 from fast.config import load_config, validate_config
 from fast.data.manifest import GOOD, SPLITS, PreparedCategory, manifest_path
+from fast.data.pair_sets import read_set
 from fast.data.prepare import prepare_category, read_mask, resize_mask
 from fast.data.registry import HALF_MAX, get_format, resolve_options
 from fast.errors import FastError
@@ -295,11 +296,12 @@ def apply_masks(requests: list, by_type: dict[str, list[tuple[str, np.ndarray]]]
 
 def write_preview(path: Path, synthetic: Path, prepared: PreparedCategory, method: str) -> None:
     """One block per defect type: the real defects, then the synthetic ones (fast.report.grid)."""
-    synth = read_table(synthetic / "manifest.csv", "`fast generate`")
+    synth = read_set(synthetic, require=("anomaly_type",))
     real = prepared.rows("gen_train")
     blocks = [Block(f"{prepared.category}: {t}",
                     [("real", tiles_of(prepared.root, real[real["anomaly_type"] == t], PREVIEW_SAMPLES)),
-                     (method, tiles_of(synthetic, synth[synth["anomaly_type"] == t], PREVIEW_SAMPLES))])
+                     (method, tiles_of(synthetic, synth[synth["anomaly_type"] == t], PREVIEW_SAMPLES,
+                                       synthetic=True))])
               for t in prepared.anomaly_types]
     render(blocks, PREVIEW_SAMPLES).save(path, format="png")
 

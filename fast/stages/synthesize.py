@@ -24,15 +24,14 @@ images, wall_seconds = time inside the method's synthesize, images_per_s, second
 image, total_seconds incl. PNG writing, load_seconds = building the method, loading the generator
 and the requests, seed, n_per_type; a diffusion method adds precision, batch_size = requests per
 network call and noise_group, fast.methods.diffusion). A method that returns a wrong shape, dtype or mask is a
-FastError naming the request; nothing is written then.
+FastError naming the request; nothing is written then. The format itself (layout, columns, writing and
+reading a set) is fast.data.pair_sets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
 import sys
 import time
 import zlib
@@ -40,22 +39,18 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from fast import methods as registry
 from fast.config import load_config
 from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
-from fast.io import atomic_dir, ensure_dir, write_json, write_png
+from fast.data.pair_sets import pair_name, pair_record, write_manifest, write_pair, writing_set, write_timing
+from fast.io import ensure_dir
 from fast.methods.base import SynthesisMethod, SynthesisRequest
 from fast.methods.masks import MaskPool
 
 log = logging.getLogger(__name__)
-
-MANIFEST_BASE_COLUMNS = ["image", "mask", "source_normal", "mask_source", "anomaly_type", "seed"]
-TIMING_KEYS = ["method", "device", "images", "wall_seconds", "images_per_s", "seconds_per_image", "nfe",
-               "total_seconds", "load_seconds", "seed", "method_seed", "n_per_type"]
 
 # Independent random streams derived from the run seed (numpy SeedSequence spawn keys).
 _STREAM_BACKGROUNDS, _STREAM_MASKS = 1, 2
@@ -132,16 +127,6 @@ def _check_output(method: str, i: int, req: SynthesisRequest, item) -> tuple[np.
     return image, mask, meta
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
-
-
-def _meta_value(v):
-    if isinstance(v, (np.generic,)):
-        v = v.item()
-    return v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, sort_keys=True)
-
-
 def _device(method: SynthesisMethod, cfg: dict) -> str:
     dev = getattr(method, "device", None)
     if dev is not None:
@@ -166,9 +151,7 @@ def write_synthetic(out: str | Path, method: SynthesisMethod, requests: Sequence
     rows = []
     gen_seconds = 0.0
     nfes = []
-    with atomic_dir(out) as tmp, contextlib.ExitStack() as stack:
-        (tmp / "images").mkdir()
-        (tmp / "masks").mkdir()
+    with writing_set(out) as tmp, contextlib.ExitStack() as stack:
         counters: dict[str, int] = {}
         stream: Iterable = method.synthesize(requests, seed)
         it = iter(stream)
@@ -184,21 +167,16 @@ def write_synthetic(out: str | Path, method: SynthesisMethod, requests: Sequence
             image, mask, meta = _check_output(method.name, i, req, item)
             k = counters.get(req.anomaly_type, 0)
             counters[req.anomaly_type] = k + 1
-            name = f"{_safe(req.anomaly_type)}_{k:04d}.png"
-            write_png(tmp / "images" / name, image)
-            write_png(tmp / "masks" / name, (mask * 255).astype(np.uint8))
-            row = {"image": f"images/{name}", "mask": f"masks/{name}", "source_normal": req.source_normal,
-                   "mask_source": str(meta.get("mask_source", req.mask_source)),
-                   "anomaly_type": req.anomaly_type, "seed": seed if manifest_seed is None else manifest_seed}
-            row.update({k2: _meta_value(v) for k2, v in meta.items() if k2 not in row and k2 != "mask_source"})
-            rows.append(row)
+            image_path, mask_path = write_pair(tmp, pair_name(req.anomaly_type, k), image, mask)
+            rows.append(pair_record(image_path, mask_path, req.source_normal,
+                                    str(meta.get("mask_source", req.mask_source)), req.anomaly_type,
+                                    seed if manifest_seed is None else manifest_seed, meta))
             nfes.append(float(meta.get("nfe", 0)))
             bar.update(1)
         bar.close()
         if next(it, None) is not None:
             raise FastError(f"method {method.name!r} yielded more results than the {len(requests)} requests")
-        extra_cols = sorted({c for r in rows for c in r} - set(MANIFEST_BASE_COLUMNS))
-        pd.DataFrame(rows, columns=MANIFEST_BASE_COLUMNS + extra_cols).to_csv(tmp / "manifest.csv", index=False)
+        write_manifest(tmp, rows)
         n = len(rows)
         timing = {
             "method": method.name,
@@ -211,7 +189,7 @@ def write_synthetic(out: str | Path, method: SynthesisMethod, requests: Sequence
             "total_seconds": time.perf_counter() - t_start,
             **(extra_timing or {}),
         }
-        write_json(tmp / "timing.json", timing)
+        write_timing(tmp, timing)
     return timing
 
 
