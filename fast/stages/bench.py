@@ -134,6 +134,7 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
     from fast.precision import Precision
 
     reqs = _requests(model, n_images)
+    cfg = {**cfg, "synthesis": {**cfg["synthesis"], "batch_size": None}}   # one batch of n_images
     built = {}
     for name in methods:
         m = build_method(name.split(" ")[0], cfg)
