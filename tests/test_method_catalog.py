@@ -23,7 +23,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fast"
 OTHER_MEANINGS = {
     catalog.FAST: {
         "fast/cli.py": "the program's name (argparse prog)",
-        "fast/methods/diffusion.py": "the FARM generator's kind, compared with a checkpoint's record",
     },
 }
 

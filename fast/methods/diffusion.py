@@ -32,6 +32,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from fast import catalog
 from fast.config import resolve_device
 from fast.data.manifest import GOOD, PreparedCategory
 from fast.diffusion.backbones import backbone_spec_from_config, build_backbone
@@ -414,7 +415,7 @@ def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str,
     lacks are not compared. Returns the record."""
     spec = read_generator_record(generator_dir)
     train = f"fast train --config <this config> --dataset {dataset} --category {category}"
-    if generator == "base":
+    if generator == catalog.BASE:
         retrain = f"pass the one trained for this run, or retrain it: `{train} --generator base --out BASE`"
     else:
         retrain = (f"pass the one trained for this run, or retrain it (its base model first): `{train} "
@@ -442,7 +443,7 @@ def check_generator_record(generator_dir: str | Path, cfg: dict, generator: str,
         raise FastError(f"{what} {generator_dir} was trained at resolution {have}, the prepared images of "
                         f"{prepared.manifest} are at {prepared.resolution}; prepare them at {have} "
                         f"(`fast prepare --resolution {have}`) or {retrain}")
-    if generator == "fast" and spec.get("farm_widths") is not None:
+    if generator == catalog.FAST and spec.get("farm_widths") is not None:
         want = [int(w) for w in cfg["diffusion"]["farm"]["widths"]]
         if list(spec["farm_widths"]) != want:
             raise FastError(f"{what} {generator_dir} was trained with diffusion.farm.widths "
