@@ -189,7 +189,7 @@ METHODS: tuple[Method, ...] = (
     *(_frontier(s, n) for s in SWEEP_SAMPLERS for n in SWEEP_NFE),
 )
 
-# `fast bench sampling` (fast.stages.bench) times these, in this order: FAST and NOFARM back to
+# `fast bench sampling` (fast.commands.bench) times these, in this order: FAST and NOFARM back to
 # back, the frontier solvers at NFE 12 (AIAS-10's own), then the ablations' fixed-step samplers
 BENCH = (FAST, NOFARM, sweep_name("aiaspaper", 12), *(sweep_name(s, 12) for s in ("ddim", "dpmpp", "unipc", "deis")),
          "fast-ddim50", "fast-dpmpp20", FULL_DDPM)

@@ -1,6 +1,6 @@
 """`fast <subcommand>`: the only entry point that workflow rules and users call.
 
-Argument parsing and wiring only: each subcommand calls one driver in ``fast.stages``, imported
+Argument parsing and wiring only: each subcommand calls one driver in ``fast.commands``, imported
 when the subcommand runs so that ``fast --help`` stays fast.
 """
 
@@ -60,7 +60,7 @@ def _add_generate(sub) -> None:
                    help="also write OUT/<layout>/ for that toolkit (repeatable)")
     p.add_argument("--work", default=None,
                    help="prepared data and generators, reused by a rerun (default: OUT.work beside OUT)")
-    p.set_defaults(func=_stage("fast.stages.generate", "run_generate"))
+    p.set_defaults(func=_stage("fast.commands.generate", "run_generate"))
 
 
 def _add_data(sub) -> None:
@@ -73,7 +73,7 @@ def _add_data(sub) -> None:
     p.add_argument("--sha256", default=None, help="expected checksum of the archive")
     p.add_argument("--options", default=None, help="JSON of dataset options (synthetic: sizes and counts)")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_stage("fast.stages.fetch", "run_fetch"))
+    p.set_defaults(func=_stage("fast.commands.fetch", "run_fetch"))
 
     p = sub.add_parser("prepare", help="split + resize a local copy into DIR/<dataset>/<category>/manifest.csv")
     p.add_argument("dataset")
@@ -83,7 +83,7 @@ def _add_data(sub) -> None:
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--options", default=None, help="JSON of dataset options")
-    p.set_defaults(func=_stage("fast.stages.prepare", "run_prepare"))
+    p.set_defaults(func=_stage("fast.commands.prepare", "run_prepare"))
 
 
 def _add_generators(sub) -> None:
@@ -96,7 +96,7 @@ def _add_generators(sub) -> None:
     p.add_argument("--prepared", required=True, help="prepared root (holds <dataset>/<category>/manifest.csv)")
     p.add_argument("--out", required=True, help="generator directory (model.safetensors, config.json, train_log.csv)")
     p.add_argument("--steps", type=int, default=None, help="override diffusion.train.steps")
-    p.set_defaults(func=_stage("fast.stages.train", "run_train"))
+    p.set_defaults(func=_stage("fast.commands.train", "run_train"))
 
     bench = sub.add_parser("bench", help="benchmarks: sampling and training speed, peak memory")
     what = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -107,7 +107,7 @@ def _add_generators(sub) -> None:
                    help="images per batch (default 16: the batch `fast synthesize` samples in)")
     p.add_argument("--methods", default=None, help="comma-separated subset of the timed methods (default: all)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per method (the best is kept)")
-    p.set_defaults(func=_stage("fast.stages.bench", "run_bench"))
+    p.set_defaults(func=_stage("fast.commands.bench", "run_bench"))
     p = what.add_parser("training", help="s/step and peak memory of generator (base, fast, stage, sard) "
                                          "and segmenter training")
     _bench_args(p)
@@ -118,7 +118,7 @@ def _add_generators(sub) -> None:
     p.add_argument("--segmenters", default=None,
                    help="comma-separated (default: segmentation.segmenters of the config; '' none)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per run, after one warm-up step")
-    p.set_defaults(func=_stage("fast.stages.bench", "run_bench_training"))
+    p.set_defaults(func=_stage("fast.commands.bench", "run_bench_training"))
 
 
 def _bench_args(p) -> None:
@@ -136,7 +136,7 @@ def _add_synthesis(sub) -> None:
     """`fast methods`, `fast synthesize` and `fast grid`."""
     p = sub.add_parser("methods", help="list the synthesis methods of the registry (grouped; NAME: one in full)")
     p.add_argument("names", nargs="*", metavar="NAME", help="print these methods in full")
-    p.set_defaults(func=_stage("fast.stages.methods", "run_methods"))
+    p.set_defaults(func=_stage("fast.commands.methods", "run_methods"))
 
     p = sub.add_parser("synthesize", help="synthesise n_per_type image+mask pairs per anomaly type")
     _job_args(p)
@@ -149,7 +149,7 @@ def _add_synthesis(sub) -> None:
                    help="draw segmenter seed SEED's own set (synthesis.per_seed), derived from (run seed, SEED); "
                         "default: the one set every segmenter seed shares")
     p.add_argument("--n-per-type", type=int, default=None, help="override synthesis.n_per_type")
-    p.set_defaults(func=_stage("fast.stages.synthesize", "run_synthesize"))
+    p.set_defaults(func=_stage("fast.commands.synthesize", "run_synthesize"))
 
     p = sub.add_parser("grid", help="sample grid figure: per category, rows = methods (and the real defects), "
                                      "columns = samples, each a zoomed window around its mask beside the mask")
@@ -159,7 +159,7 @@ def _add_synthesis(sub) -> None:
     p.add_argument("--per-cell", type=int, default=3, help="samples per method (at least 3 are shown)")
     p.add_argument("--prepared", default=None,
                    help="prepared root: adds the real gen_train defects as the first row of each category")
-    p.set_defaults(func=_stage("fast.stages.grid", "run_grid"))
+    p.set_defaults(func=_stage("fast.commands.grid", "run_grid"))
 
 
 def _add_segmentation(sub) -> None:
@@ -172,14 +172,14 @@ def _add_segmentation(sub) -> None:
     p.add_argument("--prepared", required=True, help="prepared root")
     p.add_argument("--synthetic", default=None, help="synthetic output directory of the method")
     p.add_argument("--out", required=True, help="writes OUT/model.safetensors + OUT/train_config.json")
-    p.set_defaults(func=_stage("fast.stages.train_segmenter", "run_train_segmenter"))
+    p.set_defaults(func=_stage("fast.commands.train_segmenter", "run_train_segmenter"))
 
     p = sub.add_parser("evaluate", help="evaluate a trained segmenter on seg_test + normal_test")
     _job_args(p)
     p.add_argument("--prepared", required=True)
     p.add_argument("--model", required=True, help="directory written by train-segmenter")
     p.add_argument("--out", required=True, help="writes OUT/metrics.json + OUT/per_image.csv")
-    p.set_defaults(func=_stage("fast.stages.evaluate", "run_evaluate"))
+    p.set_defaults(func=_stage("fast.commands.evaluate", "run_evaluate"))
 
 
 def _add_report(sub) -> None:
@@ -194,7 +194,7 @@ def _add_report(sub) -> None:
                    help="the metrics.json files of `fast evaluate` (the per_image.csv beside each is read too)")
     p.add_argument("--timings", nargs="*", default=[], metavar="FILE", help="the timing.json files of `fast synthesize`")
     p.add_argument("--fidelity", nargs="*", default=[], metavar="FILE", help="the CSV files of `fast fidelity`")
-    p.set_defaults(func=_stage("fast.stages.report", "run_report"))
+    p.set_defaults(func=_stage("fast.commands.report", "run_report"))
 
     p = sub.add_parser("fidelity", help="in-mask statistics of synthetic vs real gen_train defects, per anomaly type")
     _job_args(p)
@@ -204,7 +204,7 @@ def _add_report(sub) -> None:
                    help="that method's `fast synthesize --out` directories (one per segmenter seed "
                         "with synthesis.per_seed): their pairs are pooled")
     p.add_argument("--out", required=True, help="CSV path (one row per anomaly type)")
-    p.set_defaults(func=_stage("fast.stages.fidelity", "run_fidelity"))
+    p.set_defaults(func=_stage("fast.commands.fidelity", "run_fidelity"))
 
 
 def fetch_cli_args(entry: dict) -> str:

@@ -65,7 +65,7 @@ def child(job: str, spawned: float, tree: str, cli_args: list[str]) -> dict:
     import resource
 
     sys.path.insert(0, tree)
-    stage = importlib.import_module("fast.stages.train_segmenter" if job == "train" else "fast.stages.evaluate")
+    stage = importlib.import_module("fast.commands.train_segmenter" if job == "train" else "fast.commands.evaluate")
     imported = time.time()
     if not Path(stage.__file__).resolve().is_relative_to(Path(tree).resolve()):
         raise SystemExit(f"imported {stage.__file__}, not the tree {tree}")

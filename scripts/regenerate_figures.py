@@ -24,7 +24,7 @@ from fast.io import atomic_dir
 from fast.methods import REFERENCE_ROWS
 from fast.report.collect import method_order
 from fast.report.figures import make_figures
-from fast.stages.grid import run_grid
+from fast.commands.grid import run_grid
 
 log = logging.getLogger("regenerate_figures")
 

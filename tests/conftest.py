@@ -26,7 +26,7 @@ def synthetic_prepared(tmp_path_factory):
     32 x 32 images; fabric and washer RGB, brushed_metal grayscale). Read-only: copy it first if
     a test must modify it."""
     from fast.data import synthetic
-    from fast.stages.prepare import run_prepare
+    from fast.commands.prepare import run_prepare
     import argparse
 
     base = tmp_path_factory.mktemp("synthetic_prepared")

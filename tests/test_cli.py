@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-import fast.stages.methods
+import fast.commands.methods
 from fast.cli import main
 
 
@@ -12,7 +12,7 @@ def test_an_os_error_is_one_line_and_verbose_adds_its_traceback(monkeypatch, cap
     def full_disk(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/data/out/x.png")
 
-    monkeypatch.setattr(fast.stages.methods, "run_methods", full_disk)
+    monkeypatch.setattr(fast.commands.methods, "run_methods", full_disk)
     assert main(["methods"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fast methods: error: cannot write /data/out/x.png: No space left")

@@ -18,7 +18,7 @@ from fast.data.manifest import PreparedCategory
 from fast.data.prepare import resize_mask
 from fast.data.registry import FORMATS, get_format, resolve_options
 from fast.errors import FastError
-from fast.stages.prepare import run_prepare
+from fast.commands.prepare import run_prepare
 
 REAL_MT = Path("/work/shared/datasets/magnetic_tile")
 NO_SPLIT = {"kolektorsdd", "magnetic_tile", "folder"}  # normals split 80/20 (seeded)

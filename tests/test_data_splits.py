@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dummy_data import write_dummy
 from fast.data.manifest import PreparedCategory, TRAIN_SPLITS
-from fast.stages.prepare import run_prepare
+from fast.commands.prepare import run_prepare
 from fast.data.registry import Sample
 from fast.data.splits import assign_splits, n_gen_train, normal_split_80_20
 

@@ -22,7 +22,7 @@ from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.methods import build_method
 from fast.methods.defect_paste import feather_px
-from fast.stages.synthesize import make_requests
+from fast.commands.synthesize import make_requests
 
 SIZE = 64
 
@@ -188,7 +188,7 @@ def test_deterministic_per_seed(category):
 def test_defects_land_on_the_object(synthetic_prepared):
     """On the synthetic washer (an object on a plain background) the pasted defects lie on the
     object region, as the shared mask pool places real masks."""
-    from fast.methods.masks import object_region
+    from fast.methods.mask_pool import object_region
 
     cat = PreparedCategory.load(manifest_path(synthetic_prepared, "synthetic", "washer"))
     requests, outputs = _synthesize(cat, n=6)

@@ -277,7 +277,7 @@ def test_unknown_method_is_refused(folder, tmp_path, capsys):
 
 
 def test_cli_lists_generate_with_every_export_layout(capsys):
-    from fast.stages.export import FORMATS
+    from fast.commands.export import FORMATS
 
     with pytest.raises(SystemExit):
         main(["--help"])

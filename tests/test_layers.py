@@ -2,7 +2,7 @@
 
 Every ``import fast.x`` / ``from fast.x import y`` / ``from fast import x`` of every module
 (function-level imports included: a lazy import is still a dependency) and every module named in a
-string (``"fast.methods.fast:build"``, ``importlib.import_module("fast.stages.train")``: what a
+string (``"fast.methods.fast:build"``, ``importlib.import_module("fast.commands.train")``: what a
 registry imports by name) is resolved to its top-level package under ``fast``. It must sit in a
 layer below the importer's, or be the importer's own package: packages of one layer are siblings
 and do not import each other, except for the pairs in SIDEWAYS, each with its reason.
@@ -28,7 +28,7 @@ LAYERS = [
     {"samplers"},
     {"methods"},
     {"segmentation", "report", "fidelity"},
-    {"stages"},
+    {"commands"},
     {"cli", "__main__"},
 ]
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
@@ -106,7 +106,7 @@ def test_the_check_sees_the_package():
     assert len(modules()) > 30
     assert len(found) > 150, len(found)
     strings = {(top_level(p), dep[1]) for p, dep in found if dep[2] == "string"}
-    assert {("catalog", "methods"), ("cli", "stages"), ("data", "data"), ("samplers", "samplers")} <= strings
+    assert {("catalog", "methods"), ("cli", "commands"), ("data", "data"), ("samplers", "samplers")} <= strings
 
 
 def test_every_exception_is_used():
@@ -121,7 +121,7 @@ def test_imports_go_down(path):
 
 def test_an_upward_import_is_caught():
     # fast.diffusion importing a synthesis method (the layering this project once had), lazily
-    src = "def load():\n    from fast.methods.diffusion import DiffusionMethod\n    import fast.stages.train\n"
+    src = "def load():\n    from fast.methods.diffusion_family import DiffusionMethod\n    import fast.commands.train\n"
     bad = violations(PACKAGE / "diffusion" / "model.py", src)
     assert len(bad) == 2 and "fast.diffusion (layer 4) imports fast.methods (layer 6)" in bad[0]
     assert violations(PACKAGE / "data" / "prepare.py", "from fast import cli\n")
@@ -129,7 +129,7 @@ def test_an_upward_import_is_caught():
 
 
 def test_a_string_named_or_sideways_import_is_caught():
-    named = 'FACTORY = "fast.stages.train:run_train"\nimportlib.import_module("fast.report.build")\n'
+    named = 'FACTORY = "fast.commands.train:run_train"\nimportlib.import_module("fast.report.build")\n'
     bad = violations(PACKAGE / "methods" / "listing.py", named)
     assert len(bad) == 2 and all("(named in a string)" in b for b in bad)
     assert "imports fast.report (layer 7) from its own layer" in violations(

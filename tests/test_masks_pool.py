@@ -1,4 +1,4 @@
-"""Perlin noise / masks, object-region estimate and the shared mask pool (fast.methods.masks)."""
+"""Perlin noise / masks, object-region estimate and the shared mask pool (fast.methods.mask_pool)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fast.data.manifest import PreparedCategory
-from fast.methods.masks import (MaskPool, object_region, perlin_mask, perlin_noise,
+from fast.methods.mask_pool import (MaskPool, object_region, perlin_mask, perlin_noise,
                                 perlin_noise_from_angles, resize_mask, translate_into)
 
 

@@ -275,7 +275,7 @@ def test_every_method_samples_the_ldm_backbone_at_the_papers_schedule(tiny_ldm, 
 
     from dummy_data import write_dummy
     from fast.data.manifest import PreparedCategory, manifest_path
-    from fast.stages.prepare import run_prepare
+    from fast.commands.prepare import run_prepare
     from fast.methods import SynthesisRequest, build_method
 
     diffusion = [m for m in PAPER_METHODS if GENERATOR_OF[m]]

@@ -23,7 +23,7 @@ from fast.precision import FP32, Precision, resolve
 from fast.segmentation.data import evaluation_set, training_pools
 from fast.segmentation.evaluate import predict
 from fast.segmentation.train import train_segmenter
-from fast.stages.synthesize import make_requests
+from fast.commands.synthesize import make_requests
 
 CFG = {
     "experiment": "p", "datasets": {"synthetic": {"categories": ["fabric"]}}, "methods": ["fast"],

@@ -21,9 +21,9 @@ from fast.data.manifest import PreparedCategory, manifest_path
 from fast.errors import FastError
 from fast.io import read_png
 from fast.methods import SynthesisRequest, build_method
-from fast.methods.diffusion import group_seed, noise_groups
+from fast.methods.diffusion_family import group_seed, noise_groups
 from fast.samplers.noise import GroupedNoise
-from fast.stages.synthesize import make_requests, run_synthesize
+from fast.commands.synthesize import make_requests, run_synthesize
 
 CFG = {
     "experiment": "b", "datasets": {"synthetic": {"categories": ["fabric"]}}, "methods": ["fast", "sard"],

@@ -1,4 +1,4 @@
-"""`fast synthesize` (fast.stages.synthesize): requests, outputs, determinism, validation and errors,
+"""`fast synthesize` (fast.commands.synthesize): requests, outputs, determinism, validation and errors,
 with a test-only method registered for the duration of each test."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fast.data.manifest import PreparedCategory
 from fast.data.pair_sets import MANIFEST_BASE_COLUMNS, TIMING_KEYS
 from fast.errors import FastError
 from fast.io import read_png
-from fast.stages.synthesize import make_requests, run_synthesize
+from fast.commands.synthesize import make_requests, run_synthesize
 
 CONFIG = json.dumps({"experiment": "t", "datasets": {"synthetic": {"categories": ["washer"]}},
                      "methods": ["cutpaste"], "seed": 3})
@@ -213,7 +213,7 @@ def test_cli_exit_code_and_message(synthetic_prepared, tmp_path, capsys):
 
 
 def test_categories_do_not_share_random_draws(synthetic_prepared, tmp_path):
-    from fast.stages.synthesize import category_seed
+    from fast.commands.synthesize import category_seed
 
     assert category_seed(0, "synthetic", "washer") == category_seed(0, "synthetic", "washer")
     assert len({category_seed(s, "synthetic", c) for s in (0, 1) for c in ("washer", "fabric")}) == 4
@@ -237,7 +237,7 @@ def _synthesize_replicate(prepared, out, replicate):
 def test_each_replicate_is_a_whole_draw_of_its_own(synthetic_prepared, tmp_path, test_methods):
     """synthesis.per_seed: segmenter seed k trains on `fast synthesize --replicate k`. Backgrounds,
     pool masks and the method's noise all depend on k, reproducibly; no replicate is the shared set."""
-    from fast.stages.synthesize import category_seed
+    from fast.commands.synthesize import category_seed
 
     shared = _synthesize_replicate(synthetic_prepared, tmp_path / "shared", None)
     r0 = _synthesize_replicate(synthetic_prepared, tmp_path / "r0", 0)
@@ -259,7 +259,7 @@ def test_the_method_noise_follows_the_replicate(synthetic_prepared, test_methods
     """The same requests, the method seeded by two replicates: different fills (the trivial method
     paints the mask with noise from its seed)."""
     from fast.config import load_config
-    from fast.stages.synthesize import category_seed
+    from fast.commands.synthesize import category_seed
 
     prepared = PreparedCategory.load(synthetic_prepared / "synthetic" / "fabric" / "manifest.csv")
     method = registry.build_method("test-trivial", load_config(CONFIG))
@@ -275,7 +275,7 @@ def test_the_shared_draw_is_unchanged_by_replicates():
     so [seed, key, 0] would have been [seed, key] again."""
     import zlib
 
-    from fast.stages.synthesize import category_seed
+    from fast.commands.synthesize import category_seed
 
     key = zlib.crc32(b"synthetic/washer")
     for seed in (0, 3):

@@ -15,8 +15,8 @@ from fast import methods as registry
 from fast.errors import FastError
 from fast.report.grid import (MIN_SAMPLES, PAIR_GAP, REAL_ROW, SAMPLE_W, THUMB, TILE, collect, layout,
                               render)
-from fast.stages.grid import run_grid
-from fast.stages.synthesize import run_synthesize
+from fast.commands.grid import run_grid
+from fast.commands.synthesize import run_synthesize
 
 CONFIG = json.dumps({"experiment": "t", "datasets": {"synthetic": {"categories": ["washer"]}}, "methods": ["cutpaste"]})
 

@@ -1,4 +1,4 @@
-"""Generic, resumable training loop and the training data sampler (`fast train`: fast.stages.train).
+"""Generic, resumable training loop and the training data sampler (`fast train`: fast.commands.train).
 
 ``train_loop(model, params, loss_fn, sample_batch, out_dir, steps=..., ...)`` runs AdamW for a
 fixed number of steps. Every step's randomness is derived from (seed, step) only, so a run killed
@@ -10,7 +10,7 @@ written atomically, ``last.json`` last) and finally ``model.safetensors`` + ``co
 Extending (STAGE, SARD): build a :class:`~fast.diffusion.model.DiffusionModel` (extra modules in
 ``extra_modules``), write ``loss_fn(model, batch, generator) -> {"loss": tensor, ...}`` and call
 ``train_loop`` with a :class:`TrainData` sampler; register the generator's method in the registry
-with a ``fit`` that does this. ``fast.stages.train.run_train`` dispatches ``fast train --generator G``
+with a ``fit`` that does this. ``fast.commands.train.run_train`` dispatches ``fast train --generator G``
 to ``build_method(G, cfg).fit(train_set, out_dir)``.
 """
 

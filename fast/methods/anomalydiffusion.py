@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fast import catalog
 from fast.diffusion.losses import eps_loss
-from fast.methods.diffusion import DiffusionMethod
+from fast.methods.diffusion_family import DiffusionMethod
 
 
 class AnomalyDiffusionMethod(DiffusionMethod):

@@ -12,7 +12,7 @@ samples it as it is, since its objective is exactly the base's. Not a synthesis 
 from __future__ import annotations
 
 from fast.diffusion.losses import eps_loss
-from fast.methods.diffusion import DiffusionMethod
+from fast.methods.diffusion_family import DiffusionMethod
 
 
 class BaseModel(DiffusionMethod):

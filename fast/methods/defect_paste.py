@@ -3,7 +3,7 @@
 Training-free. A real defect of the requested anomaly type is cut out of a ``gen_train`` image
 under its own mask (one connected component, or the image's whole mask) and pasted onto the
 request's ``normal_train`` background: randomly flipped and rotated by a multiple of 90 degrees,
-at a random position inside the background's object region (fast.methods.masks.object_region and
+at a random position inside the background's object region (fast.methods.mask_pool.object_region and
 translate_into, exactly as the shared mask pool places real masks). So it sees exactly the real
 data the generators see, and nothing else: ``prepare`` reads the ``gen_train`` rows only.
 
@@ -29,7 +29,7 @@ import numpy as np
 from fast.data.manifest import PreparedCategory
 from fast.errors import FastError
 from fast.methods.base import NUMBER, SynthesisMethod, SynthesisRequest, Synthesized
-from fast.methods.masks import object_region, resize_mask, translate_into
+from fast.methods.mask_pool import object_region, resize_mask, translate_into
 
 UNITS = ("either", "component", "mask")
 REFERENCE_SIZE = 256

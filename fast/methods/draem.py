@@ -1,7 +1,7 @@
 """DRAEM's anomaly simulation (Zavrtanik et al., ICCV 2021) as a synthesis method: `draem`.
 
 Training-free. Mask M: Perlin noise (scale 2^U{0..5} per axis at 256 px, rotated U[-90, 90],
-threshold 0.5, redrawn if empty; fast.methods.masks.perlin_mask). The top of the scale range moves
+threshold 0.5, redrawn if empty; fast.methods.mask_pool.perlin_mask). The top of the scale range moves
 with the image size (2^U{0..3} at 64 px, 2^U{0..6} at 512 px), so that the finest Perlin cell stays
 about 8 px as in DRAEM at 256 px: a fixed range gives 1-2 px speckles at 32-64 px. Anomaly source
 A: a texture image resized to the image and passed through 3 of DRAEM's 10 augmentations (chosen
@@ -25,7 +25,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from fast.errors import FastError
 from fast.methods.base import TEXT_OR_NULL, SynthesisMethod, SynthesisRequest, Synthesized
-from fast.methods.masks import perlin_mask, rotate
+from fast.methods.mask_pool import perlin_mask, rotate
 
 log = logging.getLogger(__name__)
 

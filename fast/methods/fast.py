@@ -16,7 +16,7 @@ from __future__ import annotations
 from fast import catalog
 from fast.diffusion.losses import fast_loss
 from fast.methods import SWEEP
-from fast.methods.diffusion import DiffusionMethod
+from fast.methods.diffusion_family import DiffusionMethod
 
 
 class FastMethod(DiffusionMethod):

@@ -9,7 +9,7 @@ half-height: (0.03 + Gamma(2, 0.05)) x image size, at most 0.4 x image size; pat
 (1 grey level, their ``tol``), median-filtered. The output is the blended image itself, as in NSA: Poisson blending also shifts
 some pixels by less than the threshold, and those stay (unlabelled) rather than being reset to x,
 because a reset leaves a hard step on the label boundary that a segmenter learns as a shortcut.
-Redrawn if nothing was labelled. Objects on a plain background (fast.methods.masks.object_region)
+Redrawn if nothing was labelled. Objects on a plain background (fast.methods.mask_pool.object_region)
 get patches centred on the object, like NSA's per-class object masks ("skip_background");
 textures anywhere.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from fast.errors import FastError
 from fast.methods.base import NUMBER, SynthesisMethod, SynthesisRequest, Synthesized
-from fast.methods.masks import object_region
+from fast.methods.mask_pool import object_region
 
 MIN_PATCH_PX = 50
 

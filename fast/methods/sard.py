@@ -37,7 +37,7 @@ from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import randn, x0_from_eps
 from fast.methods.base import BOOLEAN, INTEGER, NUMBER
-from fast.methods.diffusion import DiffusionMethod
+from fast.methods.diffusion_family import DiffusionMethod
 from fast.samplers.aias import StridedDDPMSampler, StridedOptions
 from fast.samplers.base import SampleResult, fuse_background, posterior_step, predict_x0
 

@@ -34,7 +34,7 @@ from fast.diffusion.losses import masked_mse, noised_batch
 from fast.diffusion.model import DiffusionModel
 from fast.diffusion.schedule import q_sample, randn
 from fast.methods.base import BOOLEAN, INTEGER
-from fast.methods.diffusion import DiffusionMethod
+from fast.methods.diffusion_family import DiffusionMethod
 from fast.methods.stage_schedule import ema_mask, uses_anomaly_branch
 from fast.samplers.aias import StridedDDPMSampler
 from fast.samplers.base import SampleResult, StridedPlan, fuse_background, posterior_step, predict_x0

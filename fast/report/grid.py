@@ -4,7 +4,7 @@ One block per category (dataset/category, stacked, titled). In a block, rows are
 when the prepared data is given, the real ``gen_train`` defects, "real (gen_train)") and columns are
 grouped by defect type, the type's name above its group. Synthesis gives request i of a type the
 same normal background in every method, and the same shared-pool mask in every method that uses the
-pool (fast.stages.synthesize), so the columns pick the same request positions in every method's
+pool (fast.commands.synthesize), so the columns pick the same request positions in every method's
 manifest: down a column, the methods are compared on one background and, where they allow it, one
 mask. The real row then shows the real defect that column's pool mask was taken from (its
 ``mask_source``), otherwise the type's gen_train defects spread over the set.

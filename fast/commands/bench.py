@@ -332,7 +332,7 @@ def _bench_category(args, cfg, workdir: Path):
 
     from fast.data import synthetic
     from fast.data.manifest import PreparedCategory, manifest_path
-    from fast.stages.prepare import run_prepare
+    from fast.commands.prepare import run_prepare
 
     if args.prepared:
         if not (args.dataset and args.category):

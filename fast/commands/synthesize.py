@@ -2,7 +2,7 @@
 
 Requests: backgrounds are the category's ``normal_train`` images, taken round-robin over a seeded
 permutation (every normal used before any repeats); masks come from the shared mask pool
-(fast.methods.masks) unless the method defines its own footprint. Every request also carries
+(fast.methods.mask_pool) unless the method defines its own footprint. Every request also carries
 ``extra["other_normals"]``: the other normal_train images (NSA pastes from them, DRAEM can use
 them as textures). Background choice and mask draws use separate seeded streams, so every method
 sees the same backgrounds for the same seed. The seed handed to make_requests and to the method is
@@ -23,7 +23,7 @@ to --out, source_normal relative to the prepared manifest) and ``timing.json`` (
 images, wall_seconds = time inside the method's synthesize, images_per_s, seconds_per_image, nfe per
 image, total_seconds incl. PNG writing, load_seconds = building the method, loading the generator
 and the requests, seed, n_per_type; a diffusion method adds precision, batch_size = requests per
-network call and noise_group, fast.methods.diffusion). A method that returns a wrong shape, dtype or mask is a
+network call and noise_group, fast.methods.diffusion_family). A method that returns a wrong shape, dtype or mask is a
 FastError naming the request; nothing is written then. The format itself (layout, columns, writing and
 reading a set) is fast.data.pair_sets.
 """
@@ -48,7 +48,7 @@ from fast.errors import FastError
 from fast.data.pair_sets import pair_name, pair_record, write_manifest, write_pair, writing_set, write_timing
 from fast.io import ensure_dir
 from fast.methods.base import SynthesisMethod, SynthesisRequest
-from fast.methods.masks import MaskPool
+from fast.methods.mask_pool import MaskPool
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def run_synthesize(args) -> int:
         raise FastError(f"method {args.method!r} samples from the trained generator {method.generator!r}: "
                         f"pass --generator-dir")
     if method.generator:  # a diffusion method: its sampling steps and the generator's record first
-        from fast.methods.diffusion import check_generator_record
+        from fast.methods.diffusion_family import check_generator_record
 
         method.validate_sampling()
         check_generator_record(gen_dir, cfg, method.generator, args.dataset, args.category,

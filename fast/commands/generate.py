@@ -11,11 +11,11 @@ FOLDER is one category in the ``folder`` layout (fast/data/formats/folder.py): `
    ``WORK/generators/<generator>``. A finished generator whose record matches the config
    (check_generator_record plus its training steps) is reused; an interrupted one resumes from its
    checkpoint. Hand-crafted methods skip this stage;
-3. synthesize: ``n_per_type`` pairs per defect type on the normal images (fast.stages.synthesize),
+3. synthesize: ``n_per_type`` pairs per defect type on the normal images (fast.commands.synthesize),
    with the pool's augmented real masks or, with ``--masks DIR``, the given masks (cycling, per type);
 4. OUT: ``images/``, ``masks/``, ``manifest.csv``, ``timing.json``, ``preview.png`` (real defects
    beside synthetic ones, zoomed around the mask, one block per type) and one folder per
-   ``--export`` layout (fast.stages.export). OUT is written under a temporary name and renamed when
+   ``--export`` layout (fast.commands.export). OUT is written under a temporary name and renamed when
    complete; bad input is refused before anything is written (a WORK made by the failing run is removed).
 """
 
@@ -40,8 +40,8 @@ from fast.data.registry import HALF_MAX, get_format, resolve_options
 from fast.errors import FastError
 from fast.io import atomic_dir, ensure_dir, read_table, write_json
 from fast.report.grid import Block, render, tiles_of
-from fast.stages.export import export
-from fast.stages.synthesize import _device, category_seed, make_requests, write_synthetic
+from fast.commands.export import export
+from fast.commands.synthesize import _device, category_seed, make_requests, write_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def generator_chain(method: str) -> list[str]:
 def finished(directory: Path, cfg: dict, generator: str, category: str) -> bool:
     """A trained generator of this config and category (the record check of `fast synthesize`,
     plus the training budget, which that check leaves to the workflow)."""
-    from fast.methods.diffusion import check_generator_record
+    from fast.methods.diffusion_family import check_generator_record
 
     if not (directory / "model.safetensors").is_file():
         return False
