@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from diffusers import AutoencoderKL, UNet2DConditionModel
-from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
+from random_ldm import ldm_modules  # scripts/: the paper's layout, one place
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -28,18 +27,8 @@ def main() -> None:
     ap.add_argument("--tflops", type=float, default=25.0, help="assumed sustained TFLOP/s of one GPU")
     args = ap.parse_args()
     b = args.batch
-    with torch.device("meta"):  # the diffusers configs of ldm-text2im-large-256
-        unet = UNet2DConditionModel(sample_size=32, in_channels=4, out_channels=4,
-                                    block_out_channels=(320, 640, 1280, 1280),
-                                    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-                                    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-                                    layers_per_block=2, cross_attention_dim=1280, attention_head_dim=8)
-        vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                            up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512),
-                            layers_per_block=2, latent_channels=4, sample_size=256)
-        bert = LDMBertModel(LDMBertConfig(vocab_size=30522, max_position_embeddings=77, encoder_layers=32,
-                                          encoder_ffn_dim=5120, encoder_attention_heads=8, head_dim=64,
-                                          d_model=1280))
+    with torch.device("meta"):  # shapes only: no weights
+        vae, bert, unet = ldm_modules("paper")
         z, x = torch.randn(b, 4, 32, 32), torch.randn(b, 3, 256, 256)
         t, h = torch.zeros(b, dtype=torch.long), torch.randn(b, 77, 1280)
         ids = torch.zeros(3, 77, dtype=torch.long)  # one prompt per class (good + 2 defect types)

@@ -163,50 +163,7 @@ fi
 if [[ ",$ONLY," == *",sampling,"* || ",$ONLY," == *",training,"* ]]; then
   if [ -z "$LDM" ]; then
     LDM="$WORK/ldm"
-    "$PYTHON" - "$LDM" "$SIZE" <<'EOF'
-import sys, time
-from pathlib import Path
-import torch
-from diffusers import AutoencoderKL, UNet2DConditionModel
-from diffusers.pipelines.latent_diffusion.pipeline_latent_diffusion import LDMBertConfig, LDMBertModel
-from transformers import BertTokenizer
-
-root, size = Path(sys.argv[1]), sys.argv[2]
-t0 = time.time()
-torch.manual_seed(0)
-words = ["a", "photo", "of", "defect", "crack", "hole", "stain", "scratch", "good", "the"]
-device = "cuda" if torch.cuda.is_available() else "cpu"
-with torch.device(device):
-    if size == "paper":   # the diffusers configs of CompVis/ldm-text2im-large-256
-        vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                            up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512),
-                            layers_per_block=2, latent_channels=4, sample_size=256)
-        bert = LDMBertModel(LDMBertConfig(vocab_size=30522, max_position_embeddings=77, encoder_layers=32,
-                                          encoder_ffn_dim=5120, encoder_attention_heads=8, head_dim=64,
-                                          d_model=1280))
-        unet = UNet2DConditionModel(sample_size=32, in_channels=4, out_channels=4,
-                                    block_out_channels=(320, 640, 1280, 1280),
-                                    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-                                    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-                                    layers_per_block=2, cross_attention_dim=1280, attention_head_dim=8)
-    else:                 # toy size (tests/test_diffusion_ldm.py)
-        vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-                            up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
-                            norm_num_groups=4, sample_size=32)
-        bert = LDMBertModel(LDMBertConfig(vocab_size=len(words) + 5, max_position_embeddings=12, encoder_layers=1,
-                                          encoder_ffn_dim=32, encoder_attention_heads=2, head_dim=8, d_model=16))
-        unet = UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, block_out_channels=(16, 32),
-                                    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1,
-                                    cross_attention_dim=16, attention_head_dim=4, norm_num_groups=8)
-for name, model in (("vqvae", vae), ("bert", bert), ("unet", unet)):
-    model.save_pretrained(root / name)
-vocab = root / "vocab.txt"
-vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-BertTokenizer(str(vocab)).save_pretrained(root / "tokenizer")
-params = {n: round(sum(p.numel() for p in m.parameters()) / 1e6, 1) for n, m in (("unet", unet), ("vae", vae), ("bert", bert))}
-print(f"random LDM ({size}) at {root}: {params} M parameters, {time.time() - t0:.0f} s")
-EOF
+    "$PYTHON" "$REPO/scripts/random_ldm.py" "$LDM" "$SIZE"
   fi
   "$PYTHON" - "$REPO" "$LDM" "$SMOKE" "$DEVICE" "$WORK/bench.yaml" <<'EOF'
 import sys
