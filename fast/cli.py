@@ -152,11 +152,13 @@ def _add_synthesis(sub) -> None:
     p.set_defaults(func=_stage("fast.commands.synthesize", "run_synthesize"))
 
     p = sub.add_parser("grid", help="sample grid figure: per category, rows = methods (and the real defects), "
-                                     "columns = samples, each a zoomed window around its mask beside the mask")
+                                     "columns grouped by defect type, the same request down a column; each sample "
+                                     "a zoomed window around its mask, the whole image with the mask outlined, "
+                                     "and the mask")
     p.add_argument("--synthetic", required=True, nargs="+",
                    help="synthetic output directories (<...>/<dataset>/<category>/<method>[/seed<k>])")
     p.add_argument("--out", required=True, help="PNG path")
-    p.add_argument("--per-cell", type=int, default=3, help="samples per method (at least 3 are shown)")
+    p.add_argument("--per-cell", type=int, default=3, help="samples per method, spread over the defect types (at least 3 in all)")
     p.add_argument("--prepared", default=None,
                    help="prepared root: adds the real gen_train defects as the first row of each category")
     p.set_defaults(func=_stage("fast.commands.grid", "run_grid"))
