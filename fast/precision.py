@@ -36,7 +36,7 @@ def resolve(name: str | None, device) -> str:
     name = DEFAULT if name is None else str(name)
     if name not in PRECISIONS:
         raise FastError(f"precision {name!r}: expected one of {', '.join(PRECISIONS)}")
-    kind = getattr(device, "type", str(device).split(":")[0])
+    kind = _device_type(device)
     if name == "auto":
         return "bf16" if kind == "cuda" else "fp32"
     if name == "tf32" and kind != "cuda":
@@ -53,14 +53,7 @@ class Precision:
 
     @classmethod
     def of(cls, name: str | None, device) -> "Precision":
-        kind = getattr(device, "type", str(device).split(":")[0])
-        return cls(resolve(name, device), kind)
-
-    @property
-    def autocast_dtype(self):
-        import torch
-
-        return torch.bfloat16 if self.name == "bf16" else None
+        return cls(resolve(name, device), _device_type(device))
 
     @contextlib.contextmanager
     def context(self):
@@ -84,9 +77,10 @@ class Precision:
 
         return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
-    def record(self) -> dict:
-        """What a job writes into its records (train_config.json, timing.json)."""
-        return {"precision": self.name}
+
+def _device_type(device) -> str:
+    """cpu | cuda of a torch.device or a device string."""
+    return getattr(device, "type", str(device).split(":")[0])
 
 
 def _set_tf32(matmul: bool, cudnn: bool) -> None:
