@@ -34,8 +34,8 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     covered = _overlaps(H, h, dev) @ mask.double() @ _overlaps(W, w, dev).T   # area fraction x H * W
     out = 2 * covered >= H * W
     vanished = (out.flatten(1).sum(1) == 0) & (mask.flatten(1).sum(1) > 0)
-    if vanished.any():
-        out = torch.where(vanished.view(-1, *([1] * (out.ndim - 1))), covered > 0, out)
+    # unconditional (no `if vanished.any()`): a branch on a device tensor waits for the device
+    out = torch.where(vanished.view(-1, *([1] * (out.ndim - 1))), covered > 0, out)
     return out.float()
 
 

@@ -51,9 +51,14 @@ class Schedule:
     def T(self) -> int:
         return self.num_train_timesteps
 
+    @cached_property
+    def abar_table(self):
+        """``alphas_cumprod`` as a float64 numpy array (read per sampling step without a tensor op)."""
+        return self.alphas_cumprod.numpy().copy()
+
     def abar(self, t: int) -> float:
         """abar_t as a float; ``t = -1`` is the clean sample (1.0)."""
-        return 1.0 if t < 0 else float(self.alphas_cumprod[t])
+        return 1.0 if t < 0 else float(self.abar_table[t])
 
     def abar_tensor(self, t: torch.Tensor) -> torch.Tensor:
         """abar for a batch of integer timesteps (float64; -1 -> 1.0)."""

@@ -187,6 +187,32 @@ def _rewrite_log(path: Path, keep_until: int) -> list[dict]:
     return rows
 
 
+def make_optimizer(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The generators' optimiser (AdamW)."""
+    return torch.optim.AdamW(params, lr=float(lr), weight_decay=float(weight_decay))
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn, batch: dict, generator: torch.Generator,
+               precision: Precision = FP32, check: Callable[[torch.Tensor], None] | None = None) -> dict:
+    """One optimiser step of ``train_loop``: the loss in ``precision.context()`` and in float32,
+    ``check(loss)`` before the update (train_loop stops a diverged run there), backward, AdamW.
+    Returns ``loss_fn``'s dict (`fast bench memory` traces this very step)."""
+    with precision.context():
+        out = loss_fn(model, batch, generator)
+    loss = precision.cast(out["loss"])
+    if check is not None:
+        check(loss)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return out
+
+
+def _check_finite(loss: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise FastError(f"training diverged at step {step} (loss {loss.item()}); lower diffusion.train.lr")
+
+
 def train_loop(model: nn.Module, params: list[nn.Parameter],
                loss_fn: Callable[[nn.Module, dict, torch.Generator], dict[str, torch.Tensor]],
                sample_batch: Callable[[np.random.Generator, int], dict[str, torch.Tensor]],
@@ -213,7 +239,7 @@ def train_loop(model: nn.Module, params: list[nn.Parameter],
     params = list(params)
     if not params:
         raise FastError("nothing to train: the model has no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=float(weight_decay))
+    opt = make_optimizer(params, lr, weight_decay)
     # a checkpoint of another precision is not resumed (fp32 keeps the key it always had)
     other = {} if precision.name == "fp32" else {"precision": precision.name}
     key = _run_key(spec, steps=steps, batch_size=batch_size, lr=lr, seed=seed, weight_decay=weight_decay, **other)
@@ -227,18 +253,12 @@ def train_loop(model: nn.Module, params: list[nn.Parameter],
     for step in bar:
         rng, g = step_rngs(seed, step)
         batch = {k: v.to(device) for k, v in sample_batch(rng, batch_size).items()}
-        with precision.context():
-            out = loss_fn(model, batch, g)
-        loss = precision.cast(out["loss"])
-        if not torch.isfinite(loss):
-            raise FastError(f"training diverged at step {step + 1} (loss {loss.item()}); lower diffusion.train.lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        out = train_step(model, opt, loss_fn, batch, g, precision,
+                         check=lambda loss: _check_finite(loss, step + 1))
         if on_step is not None:
             on_step(step + 1)
         rows.append({"step": step + 1, **{k: float(v.detach()) for k, v in out.items()}})
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        bar.set_postfix(loss=f"{float(out['loss'].detach()):.4f}", refresh=False)
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             with atomic_path(log_path) as tmp:
                 _write_rows(tmp, rows)
@@ -268,4 +288,4 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and k != "step" else v) for k, v in r.items()})
 
 
-__all__ = ["TrainData", "step_rngs", "train_loop"]
+__all__ = ["TrainData", "step_rngs", "make_optimizer", "train_loop", "train_step"]

@@ -130,6 +130,10 @@ class DiffusionMethod(SynthesisMethod):
         if base.patch != (self.cfg["diffusion"].get("patch") or None):
             raise FastError(f"{base_dir}: base model works on patch {base.patch}, the config asks for "
                             f"diffusion.patch {self.cfg['diffusion'].get('patch')}; retrain the base model")
+        return self.on_base(base, data)
+
+    def on_base(self, base: DiffusionModel, data: TrainData) -> DiffusionModel:
+        """This method's model around the base model's backbone (frozen unless the method trains it)."""
         if not self.trains_backbone:
             base.backbone.requires_grad_(False)
         return self.build_model(data.class_names, base.backbone.channels, backbone=base.backbone)
@@ -138,18 +142,24 @@ class DiffusionMethod(SynthesisMethod):
         run = self.training_setup(train_set, base_dir)
         self.model = self.run_training(run, out_dir)
 
-    def training_setup(self, train_set: PreparedCategory, base_dir: Path | None = None) -> "TrainingSetup":
+    def training_setup(self, train_set: PreparedCategory, base_dir: Path | None = None,
+                       base_model: DiffusionModel | None = None) -> "TrainingSetup":
         """Everything ``fit`` trains with: the data, the model (built, or on the base model from
-        ``base_dir``), its trainable parameters, steps, lr and the record (`fast bench training`
-        times ``run_training`` on it)."""
+        ``base_dir``, or on ``base_model`` as it is: `fast bench memory` needs no trained base), its
+        trainable parameters, steps, lr and the record (`fast bench training` times ``run_training``
+        on it)."""
         tr = self.cfg["diffusion"]["train"]
         data = TrainData.from_prepared(train_set, int(self.cfg["resolution"]),
                                        float(tr.get("anomalous_fraction", 0.5)), self.cfg["diffusion"].get("patch"))
         torch.manual_seed(int(self.cfg["seed"]))  # initial weights (the only global-RNG use)
-        if base_dir is None and self.starts_from_base():
+        if base_dir is None and base_model is None and self.starts_from_base():
             raise FastError(f"generator {self.generator!r} starts from the category's base model: pass its "
                             f"directory (fast train --base-dir)")
-        if base_dir is None:
+        if base_model is not None:
+            model = self.on_base(base_model, data)
+            steps, lr = int(tr["finetune_steps"]), float(tr.get("finetune_lr") or tr["lr"])
+            started = {"base_dir": None, "frozen_backbone": not self.trains_backbone}
+        elif base_dir is None:
             model, steps, lr = self.build_model(data.class_names, train_set.channels), int(tr["steps"]), float(tr["lr"])
             started = None
         else:

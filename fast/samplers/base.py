@@ -267,26 +267,35 @@ def sample_images(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.nd
     ``generator``: one torch.Generator for the batch, or a :class:`~fast.samplers.noise.GroupedNoise`
     (each row's noise that of its own noise group). Encoding, sampling and decoding run in
     ``precision.context()``; the sampler's state (z, the background, the noise) stays float32."""
-    b, h, w, c = backgrounds.shape
-    _, zh, zw = model.latent_shape()
     x = to_model_space(backgrounds, device)
+    m_full = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None].to(device)
+    img, nfe = generate(model, sampler, x, m_full, cond, steps, generator, precision)
+    return SampledImages(to_uint8(img), nfe)
+
+
+def generate(model, sampler: Sampler, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor, steps: int,
+             generator: torch.Generator | GroupedNoise, precision: Precision = FP32) -> tuple[torch.Tensor, int]:
+    """The tensor work of :func:`sample_images` (what `fast bench memory` traces): backgrounds
+    ``x`` (B, C, H, W) in [-1, 1] and {0,1} masks (B, 1, H, W) on their device -> (generated images
+    at the backgrounds' size in [-1, 1], NFE)."""
+    h, w = x.shape[-2:]
+    _, zh, zw = model.latent_shape()
     res = model.backbone.resolution
     if (h, w) != (res, res):
         x = torch.nn.functional.interpolate(x, size=(res, res), mode="bilinear", align_corners=False,
                                             antialias=True)
     with precision.context():
         z_bg = Precision.cast(model.encode(x))
-        m_full = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None].to(device)
-        m_z = resize_mask(m_full, (zh, zw))
+        m_z = resize_mask(mask, (zh, zw))
         if isinstance(generator, GroupedNoise):
             with generator as g:
-                result = sampler.sample(model, z_bg, m_z, cond.to(device), steps, g)
+                result = sampler.sample(model, z_bg, m_z, cond.to(x.device), steps, g)
         else:
-            result = sampler.sample(model, z_bg, m_z, cond.to(device), steps, generator)
+            result = sampler.sample(model, z_bg, m_z, cond.to(x.device), steps, generator)
         img = Precision.cast(model.decode(result.z0))
     if tuple(img.shape[-2:]) != (h, w):
         img = torch.nn.functional.interpolate(img, size=(h, w), mode="bilinear", align_corners=False)
-    return SampledImages(to_uint8(img), result.nfe)
+    return img, result.nfe
 
 
 def synthesize_batch(model, sampler: Sampler, backgrounds: np.ndarray, masks: np.ndarray,

@@ -41,6 +41,19 @@ def segmentation_loss():
     return lambda logits, target: focal(logits, target) + dice(logits, target)
 
 
+def segmenter_step(model: torch.nn.Module, optimiser: torch.optim.Optimizer, loss_fn, x: torch.Tensor,
+                   y: torch.Tensor, precision: Precision = FP32) -> torch.Tensor:
+    """One optimiser step of ``train_segmenter`` (`fast bench memory` traces this very step): the
+    forward pass in ``precision.context()``, the loss on float32 logits, backward, AdamW."""
+    with precision.context():
+        logits = model(x)
+    loss = loss_fn(Precision.cast(logits), y)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
 def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
                     device: torch.device, log_every: int = 25, precision: Precision = FP32,
                     on_step=None) -> tuple[torch.nn.Module, dict]:
@@ -60,13 +73,7 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
         losses, start = [], time.perf_counter()
         for step in range(1, seg_cfg["steps"] + 1):
             x, y = batches.next()
-            x, y = x.to(device), y.to(device)
-            with precision.context():
-                logits = model(x)
-            loss = loss_fn(Precision.cast(logits), y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            loss = segmenter_step(model, optimiser, loss_fn, x.to(device), y.to(device), precision)
             if on_step is not None:
                 on_step(step)
             losses.append(float(loss.detach()))
