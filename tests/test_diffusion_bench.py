@@ -27,6 +27,10 @@ def test_bench_sampling_json(tmp_path, capsys):
     for v in (v for v in res.values() if isinstance(v, dict)):
         assert v["seconds_per_nfe"] == pytest.approx(v["images_per_s"] ** -1 * 2 / v["nfe"])
         assert v["per_nfe_vs_unet"] == pytest.approx(v["seconds_per_nfe"] / res["unet_forward_seconds"])
+        unet_time = v["nfe"] * res["unet_forward_seconds"]
+        assert v["overhead_vs_unet"] == pytest.approx(v["seconds_per_nfe"] * v["nfe"] / unet_time - 1)
+        assert v["overhead_without_codec_vs_unet"] == pytest.approx(
+            (v["seconds_per_nfe"] * v["nfe"] - res["codec_seconds"]) / unet_time - 1)
     assert isinstance(res["aias_step_overhead_vs_ddim"], float)
     assert all(v["images_per_s"] > 0 for v in res.values() if isinstance(v, dict))
     assert res["ratio_aias10_vs_ddpm1000"] == res["fast"]["images_per_s"] / res["fast-ddpm1000"]["images_per_s"]
@@ -67,6 +71,7 @@ def test_bench_sampling_per_precision_and_batch(tmp_path, capsys):
         assert set(r["methods"]) == {"fast", "fast-nofarm"}
         assert all(m["images_per_s"] > 0 and m["nfe"] == 12 for m in r["methods"].values())
         assert r["unet_evals_per_s"] == pytest.approx(r["batch"] / r["unet_forward_seconds"])
+        assert r["codec_seconds"] > 0
         assert isinstance(r["peak_memory_bytes"], int) and r["peak_memory_bytes"] > 10 * 2**20
         assert r["memory"].startswith("cpu: peak resident set size")
     # the top level is the first combination's, as without the lists

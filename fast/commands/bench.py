@@ -161,10 +161,17 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
             times[name].append(time.perf_counter() - t0)
             best[name] = min(best[name], times[name][-1])
             nfe[name] = int(res[0][2]["nfe"])
-    unet = unet_seconds(model, n_images, repeats, Precision.of(cfg.get("precision"), device))
+    precision = Precision.of(cfg.get("precision"), device)
+    unet = unet_seconds(model, n_images, repeats, precision)
+    vae = codec_seconds(model, n_images, repeats, precision)
+    # the sampler's own cost over its network evaluations: all of it, and without the encode of
+    # the backgrounds and the decode of the samples (fixed FLOPs per image, whatever the sampler)
     out = {n: {"nfe": nfe[n], "images_per_s": n_images / best[n], "seconds": best[n],
-               "seconds_per_nfe": best[n] / nfe[n], "per_nfe_vs_unet": best[n] / nfe[n] / unet} for n in methods}
+               "seconds_per_nfe": best[n] / nfe[n], "per_nfe_vs_unet": best[n] / nfe[n] / unet,
+               "overhead_vs_unet": best[n] / (nfe[n] * unet) - 1,
+               "overhead_without_codec_vs_unet": (best[n] - vae) / (nfe[n] * unet) - 1} for n in methods}
     out["unet_forward_seconds"] = unet
+    out["codec_seconds"] = vae
     if NOFARM in out and NOFARM_DDIM in out:
         # per network evaluation, both without FARM: the sampler's own cost (AIAS's segment
         # coefficients vs the diffusers DDIM step), windows, encode/decode and compositing included
@@ -209,7 +216,32 @@ def unet_seconds(model, n_images: int, repeats: int = 5, precision=None) -> floa
     return best
 
 
-_SAMPLING_KEYS = ("nfe", "images_per_s", "seconds_per_nfe", "per_nfe_vs_unet")
+@torch.no_grad()
+def codec_seconds(model, n_images: int, repeats: int = 5, precision=None) -> float:
+    """Best time of encoding a batch of ``n_images`` backgrounds and decoding a batch of latents
+    (model.encode + model.decode, what every sampling run does once per image), in ``precision``."""
+    from fast.precision import FP32
+
+    precision = precision or FP32
+    c, h, w = model.latent_shape()
+    res, channels = model.backbone.resolution, model.backbone.channels
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(n_images, channels, res, res, generator=g) * 2 - 1).to(device)
+    z = torch.randn(n_images, c, h, w, generator=g).to(device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        with precision.context():
+            model.encode(x)
+            model.decode(z)
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+_SAMPLING_KEYS = ("nfe", "images_per_s", "seconds_per_nfe", "per_nfe_vs_unet", "overhead_vs_unet",
+                  "overhead_without_codec_vs_unet")
 
 
 def run_bench(args) -> int:
@@ -261,7 +293,7 @@ def run_bench(args) -> int:
             first = first or res
             runs.append({"precision": resolve(prec, device), "requested": prec, "batch": batch,
                          "methods": {n: {k: res[n][k] for k in _SAMPLING_KEYS} for n in methods},
-                         "unet_forward_seconds": res["unet_forward_seconds"],
+                         "unet_forward_seconds": res["unet_forward_seconds"], "codec_seconds": res["codec_seconds"],
                          "unet_evals_per_s": batch / res["unet_forward_seconds"], **mem})
             _print_sampling(cfg, res, methods, runs[-1])
     if len(runs) > 1:
@@ -287,13 +319,16 @@ def run_bench(args) -> int:
 def _print_sampling(cfg, res, methods, run) -> None:
     print(f"\nprecision {run['precision']} ({run['requested']}), {run['batch']} images/batch; peak memory "
           f"{run['peak_memory_bytes'] / 2**20:.0f} MiB")
-    print(f"{'method':<28}{'NFE':>6}{'images/s':>12}{'s/batch':>10}{'ms/NFE':>9}{'/UNet':>7}")
+    print(f"{'method':<28}{'NFE':>6}{'images/s':>12}{'s/batch':>10}{'ms/NFE':>9}{'/UNet':>7}{'over':>8}{'-codec':>8}")
     for name in methods:
         r = res[name]
         print(f"{name:<28}{r['nfe']:>6}{r['images_per_s']:>12.3f}{r['seconds']:>10.3f}"
-              f"{1000 * r['seconds_per_nfe']:>9.2f}{r['per_nfe_vs_unet']:>7.2f}")
+              f"{1000 * r['seconds_per_nfe']:>9.2f}{r['per_nfe_vs_unet']:>7.2f}"
+              f"{100 * r['overhead_vs_unet']:>7.1f}%{100 * r['overhead_without_codec_vs_unet']:>7.1f}%")
     print(f"one bare UNet forward of the batch: {1000 * res['unet_forward_seconds']:.2f} ms "
-          f"(/UNet: seconds per NFE over that)")
+          f"(/UNet: seconds per NFE over that); encode + decode of the batch: {1000 * res['codec_seconds']:.2f} ms")
+    print("over: the run's time beyond NFE bare UNet forwards, in % of them; -codec: the same without "
+          "the encode + decode")
     if "aias_step_overhead_vs_ddim" in res:
         print(f"AIAS per-step overhead vs DDIM at NFE {res[NOFARM]['nfe']} (both without FARM): "
               f"{100 * res['aias_step_overhead_vs_ddim']:+.1f}%")
@@ -491,4 +526,4 @@ def run_bench_training(args) -> int:
     return 0
 
 
-__all__ = ["bench_generators", "bench_segmenters", "measure", "peak_memory", "run_bench", "run_bench_training"]
+__all__ = ["bench_generators", "bench_segmenters", "codec_seconds", "measure", "peak_memory", "run_bench", "run_bench_training"]
