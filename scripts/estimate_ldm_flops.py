@@ -14,6 +14,8 @@ import torch
 from random_ldm import ldm_modules  # scripts/: the paper's layout, one place
 from torch.utils.flop_counter import FlopCounterMode
 
+from fast.diffusion.farm import FARM
+
 
 def tflop(fn) -> float:
     with FlopCounterMode(display=False) as counter:
@@ -37,6 +39,10 @@ def main() -> None:
     f_enc = tflop(lambda: vae.encode(x).latent_dist.mean)
     f_dec = tflop(lambda: vae.decode(z).sample)
     f_bert = tflop(lambda: bert(input_ids=ids)[0])
+    with torch.device("meta"):
+        farm = FARM(4, (32, 32), (64, 128, 256))     # the paper's FARM widths on the 32 x 32 latents
+        m = torch.ones(b, 1, 32, 32)
+    f_farm = tflop(lambda: farm(z, m, t))
     # a training step with the UNet frozen: encode, UNet forward + backward to its inputs (~1x the
     # forward), text encoder forward + backward; stage adds a second UNet branch, sard the decode of
     # the ~1/4 of the batch its discriminator sees (forward + backward)
@@ -47,9 +53,12 @@ def main() -> None:
           f"bert forward (3 prompts) {f_bert:.2f}")
     for name, f in steps.items():
         print(f"training step {name}: {f:.1f} TFLOP -> {f / args.tflops:.2f} s at {args.tflops:g} TFLOP/s")
-    per_image = f_unet / b
+    per_image, codec = f_unet / b, (f_enc + f_dec) / b
     print(f"sampling: {per_image:.2f} TFLOP per image and network evaluation, "
-          f"+ {(f_enc + f_dec) / b:.2f} to encode the background and decode")
+          f"+ {codec:.2f} to encode the background and decode (encode {f_enc / b:.2f}, decode {f_dec / b:.2f})")
+    print(f"  FARM: {1000 * f_farm / b:.2f} GFLOP per image and call ({100 * f_farm / f_unet:.2f} % of a UNet forward)")
+    for nfe in (12, 50, 1000):
+        print(f"  NFE {nfe}: encode + decode = {100 * codec / (nfe * per_image):.1f} % of the UNet's work")
 
 
 if __name__ == "__main__":
