@@ -53,7 +53,7 @@ EXPECTED_JOBS = {
 # Jobs that ask Slurm for a GPU: generators, diffusion synthesis (10 of the 15 methods, per seed),
 # segmenters.
 EXPECTED_GPU_JOBS = {"mvtec_ad": 2040, "btad": 408, "visa": 1632}
-GPU_RESOURCES = {"gpu": "1", "mem_mb": "32000", "runtime": "720", "cpus_per_task": "8"}
+GPU_RESOURCES = {"gpu": "1", "mem_mb": "16000", "runtime": "720", "cpus_per_task": "8"}
 CPU_RESOURCES = {"mem_mb": "8000", "runtime": "60", "cpus_per_task": "2"}
 GPU_RULES = {"train_base", "train_generator", "synthesize", "train_segmenter"}
 
@@ -89,7 +89,7 @@ def test_paper_config_validates_and_has_the_papers_settings(name):
     assert seg["segmenters"] == ["segformer", "unet"] and seg["seeds"] == [0, 1, 2]
     assert seg["encoder_weights"] == "imagenet" and seg["reference_rows"] == ["real-fewshot", "no-anomalies"]
     assert cfg["synthesis"]["n_per_type"] == (100 if name == "mvtec_ad" else 500)
-    assert cfg["resources"]["gpu"] == {"gpu": 1, "cpus_per_task": 8, "mem_mb": 32000, "runtime": 720}
+    assert cfg["resources"]["gpu"] == {"gpu": 1, "cpus_per_task": 8, "mem_mb": 16000, "runtime": 720}
     assert cfg["resources"]["cpu"] == {"gpu": 0, "cpus_per_task": 2, "mem_mb": 8000, "runtime": 60}
 
 
