@@ -167,7 +167,7 @@ rng = np.random.default_rng(0)
 masks = np.zeros((6, 64, 64), np.float32)
 masks[:3, 20:30, 24:40] = 1
 images = (0.4 + 0.2 * rng.random((6, 1, 64, 64)) + 0.3 * masks[:, None]).astype(np.float32)
-cfg = {"steps": 3, "batch_size": 4, "lr": 0.001, "encoder_weights": None, "patch": 32}
+cfg = {"steps": 3, "batch_size": 4, "lr": 0.001, "encoder_weights": None, "patch": 32, "normal_windows": "covering"}
 model, _ = train_segmenter(Pool(images[:3], masks[:3]), Pool(images[3:], masks[3:] * 0), "segformer", 0,
                            cfg, torch.device("cpu"))
 digest = hashlib.sha256()

@@ -264,7 +264,7 @@ def run_bench(args) -> int:
         unknown = [m for m in methods if m not in BENCH_METHODS]
         if unknown:
             raise FastError(f"--methods {unknown[0]!r}: one of {', '.join(BENCH_METHODS)}")
-    device = resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg["device"])
     if args.generator_dir:
         model = DiffusionModel.load(args.generator_dir, device)
         if model.farm is None:
@@ -501,7 +501,7 @@ def run_bench_training(args) -> int:
     bad = [s for s in segmenters if s not in SEGMENTERS]
     if bad:
         raise FastError(f"--segmenters {bad[0]!r}: one of {', '.join(SEGMENTERS)}")
-    device = resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg["device"])
     gen_batches = _batches(args.batch, cfg["diffusion"]["train"]["batch_size"])
     seg_batches = _batches(args.batch, cfg["segmentation"]["batch_size"])
     print(f"training benchmark: device {device}, torch threads {torch.get_num_threads()}, "

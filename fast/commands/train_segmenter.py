@@ -47,7 +47,7 @@ def run_train_segmenter(args) -> int:
         "encoder_weights": seg_cfg["encoder_weights"], "seed": args.seed, "in_channels": channels,
         "resolution": size, "steps": seg_cfg["steps"], "batch_size": seg_cfg["batch_size"],
         "lr": seg_cfg["lr"], "optimizer": "AdamW", "loss": "focal+dice (binary)",
-        **window_record(seg_cfg.get("patch"), size, seg_cfg.get("normal_windows", "covering")),
+        **window_record(seg_cfg.get("patch"), size, seg_cfg["normal_windows"]),
         "augmentations": "per-sample rot90 k~U{0..3}, hflip p=0.5, vflip p=0.5 (seeded)",
         "n_anomalous": len(anomalous), "n_normal": len(normal),
         "synthetic": str(args.synthetic) if args.synthetic else None,

@@ -237,10 +237,10 @@ def backbone_spec_from_config(cfg: dict, channels: int, num_classes: int) -> dic
         return {"kind": "pixel", "channels": channels, "resolution": model_resolution(cfg),
                 "num_classes": num_classes, "block_out_channels": list(d["unet"]["block_out_channels"]),
                 "layers_per_block": int(d["unet"]["layers_per_block"]),
-                "mask_channels": bool(d.get("mask_channels", True))}
+                "mask_channels": bool(d["mask_channels"])}
     if not d.get("pretrained"):
         raise FastError("diffusion.backbone is 'ldm' but diffusion.pretrained is not set "
                         "(a local diffusers directory or hub id such as CompVis/ldm-text2im-large-256)")
     return {"kind": "ldm", "pretrained": d["pretrained"], "num_classes": num_classes,
             "resolution": model_resolution(cfg), "channels": channels,
-            "num_vectors": int(d.get("ldm", {}).get("num_vectors", 2))}
+            "num_vectors": int(d["ldm"]["num_vectors"])}

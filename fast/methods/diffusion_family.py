@@ -63,7 +63,7 @@ class DiffusionMethod(SynthesisMethod):
     def device(self):
         # resolved on first use: checking a config's options must not need the configured device
         if self._device is None:
-            self._device = resolve_device(self.cfg.get("device", "auto"))
+            self._device = resolve_device(self.cfg["device"])
         return self._device
 
     @property
@@ -98,7 +98,7 @@ class DiffusionMethod(SynthesisMethod):
         try:
             return DiffusionModel(backbone, Schedule.from_config(d), class_names, self.generator,
                                   farm_widths=self.farm_widths(),
-                                  adaptor=bool(d["farm"].get("adaptor", False)) and self.farm_widths() is not None,
+                                  adaptor=bool(d["farm"]["adaptor"]) and self.farm_widths() is not None,
                                   extra=self.extra_modules(), patch=d.get("patch"))
         except ValueError as exc:  # e.g. FARM on a latent grid not divisible by 4
             key = "diffusion.patch" if d.get("patch") else "resolution"
@@ -150,7 +150,7 @@ class DiffusionMethod(SynthesisMethod):
         on it)."""
         tr = self.cfg["diffusion"]["train"]
         data = TrainData.from_prepared(train_set, int(self.cfg["resolution"]),
-                                       float(tr.get("anomalous_fraction", 0.5)), self.cfg["diffusion"].get("patch"))
+                                       float(tr["anomalous_fraction"]), self.cfg["diffusion"].get("patch"))
         torch.manual_seed(int(self.cfg["seed"]))  # initial weights (the only global-RNG use)
         if base_dir is None and base_model is None and self.starts_from_base():
             raise FastError(f"generator {self.generator!r} starts from the category's base model: pass its "
@@ -189,7 +189,7 @@ class DiffusionMethod(SynthesisMethod):
         return bool(BASE_OF.get(self.generator))
 
     def outside_weight(self) -> float:
-        return float(self.cfg["diffusion"]["train"].get("outside_weight", 0.1))
+        return float(self.cfg["diffusion"]["train"]["outside_weight"])
 
     def load(self, generator_dir: Path | None) -> None:
         if generator_dir is None:
@@ -266,10 +266,10 @@ class DiffusionMethod(SynthesisMethod):
         if self.model is None:
             raise FastError(f"method {self.name!r}: load() a trained generator before synthesize()")
         sampler, steps = self.make_sampler()
-        feather = int(self.cfg.get("synthesis", {}).get("feather", 0))
+        feather = int(self.cfg["synthesis"]["feather"])
         requests = list(requests)
         groups = noise_groups(requests, int(self.options.get("batch_size", 16)))
-        batch = self.cfg.get("synthesis", {}).get("batch_size")
+        batch = self.cfg["synthesis"]["batch_size"]
         if batch is None:   # each noise group is one batch
             for key, idx in groups:
                 items = [requests[i] for i in idx]
@@ -297,7 +297,7 @@ class DiffusionMethod(SynthesisMethod):
         """What timing.json records of how the set was computed: the precision, the requests per
         network call (synthesis.batch_size, else the noise group) and the noise group size."""
         group = int(self.options.get("batch_size", 16))
-        batch = self.cfg.get("synthesis", {}).get("batch_size")
+        batch = self.cfg["synthesis"]["batch_size"]
         return {"precision": self.precision.name, "batch_size": int(batch) if batch else group,
                 "noise_group": group}
 
@@ -387,10 +387,10 @@ def expected_record(cfg: dict, dataset: str | None, category: str | None) -> lis
         out += [("diffusion.unet.block_out_channels", "backbone.block_out_channels",
                  [int(c) for c in d["unet"]["block_out_channels"]]),
                 ("diffusion.unet.layers_per_block", "backbone.layers_per_block", int(d["unet"]["layers_per_block"])),
-                ("diffusion.mask_channels", "backbone.mask_channels", bool(d.get("mask_channels", True)))]
+                ("diffusion.mask_channels", "backbone.mask_channels", bool(d["mask_channels"]))]
     else:
         out += [("diffusion.pretrained", "backbone.pretrained", d.get("pretrained")),
-                ("diffusion.ldm.num_vectors", "backbone.num_vectors", int(d.get("ldm", {}).get("num_vectors", 2)))]
+                ("diffusion.ldm.num_vectors", "backbone.num_vectors", int(d["ldm"]["num_vectors"]))]
     sched = Schedule.from_config(d).as_dict()
     out += [(f"diffusion.{k}", f"schedule.{k}", v) for k, v in sched.items()]
     return out

@@ -68,7 +68,7 @@ def train_segmenter(anomalous, normal, segmenter: str, seed: int, seg_cfg: dict,
         optimiser = torch.optim.AdamW(model.parameters(), lr=seg_cfg["lr"])
         loss_fn = segmentation_loss()
         batches = MixedBatches(anomalous, normal, seg_cfg["batch_size"], seed, seg_cfg.get("patch"),
-                               seg_cfg.get("normal_windows", "covering"))
+                               seg_cfg["normal_windows"])
         model.train()
         losses, start = [], time.perf_counter()
         for step in range(1, seg_cfg["steps"] + 1):
