@@ -296,6 +296,7 @@ def run_bench_memory(args) -> int:
         from fast.io import write_json
 
         write_json(args.json, {"method": METHOD, "fits_rule": f"peak_bytes <= {FITS} x card bytes",
+                               "torch": torch.__version__,
                                "resolution": int(cfg["resolution"]), "host_peak_rss_bytes": host, "runs": runs})
     return 0
 
