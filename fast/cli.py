@@ -111,12 +111,7 @@ def _add_generators(sub) -> None:
     p = what.add_parser("training", help="s/step and peak memory of generator (base, fast, stage, sard) "
                                          "and segmenter training")
     _bench_args(p)
-    p.add_argument("--prepared", default=None, help="a prepared root (default: the synthetic dataset, generated)")
-    p.add_argument("--dataset", default=None, help="with --prepared")
-    p.add_argument("--category", default=None, help="with --prepared; else a synthetic category (default washer)")
-    p.add_argument("--generators", default=None, help="comma-separated (default: base,fast,stage,sard; '' none)")
-    p.add_argument("--segmenters", default=None,
-                   help="comma-separated (default: segmentation.segmenters of the config; '' none)")
+    _training_jobs_args(p)
     p.add_argument("--steps", type=int, default=5, help="timed steps per run, after one warm-up step")
     p.set_defaults(func=_stage("fast.commands.bench", "run_bench_training"))
     p = what.add_parser("memory", help="peak device memory of generator training, sampling and segmenter "
@@ -128,14 +123,19 @@ def _add_generators(sub) -> None:
                    help="comma-separated training batch sizes (default: the configured ones)")
     p.add_argument("--sample-batch", default=None,
                    help="comma-separated sampling batch sizes (default: synthesis.batch_size, else 16)")
+    _training_jobs_args(p)
+    p.add_argument("--json", default=None, help="write the results as JSON here")
+    p.set_defaults(func=_stage("fast.commands.bench_memory", "run_bench_memory"))
+
+
+def _training_jobs_args(p) -> None:
+    """The data and the jobs of `fast bench training` and `fast bench memory`."""
     p.add_argument("--prepared", default=None, help="a prepared root (default: the synthetic dataset, generated)")
     p.add_argument("--dataset", default=None, help="with --prepared")
     p.add_argument("--category", default=None, help="with --prepared; else a synthetic category (default washer)")
     p.add_argument("--generators", default=None, help="comma-separated (default: base,fast,stage,sard; '' none)")
     p.add_argument("--segmenters", default=None,
                    help="comma-separated (default: segmentation.segmenters of the config; '' none)")
-    p.add_argument("--json", default=None, help="write the results as JSON here")
-    p.set_defaults(func=_stage("fast.commands.bench_memory", "run_bench_memory"))
 
 
 def _bench_args(p) -> None:

@@ -122,3 +122,16 @@ def test_bench_memory_traces_every_job_kind(tmp_path, capsys):
     # a wrong name is one line, exit 2
     assert cli_main(["bench", "memory", "--config", json.dumps(TINY), "--generators", "nope"]) == 2
     assert "--generators 'nope'" in capsys.readouterr().err
+
+
+def test_a_trace_leaves_no_fake_tensor_in_a_cache():
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    from fast.diffusion.masks import resize_mask
+
+    mask = torch.zeros(2, 1, 24, 24)
+    mask[:, :, 8:16, 8:16] = 1                          # output pixels 2 and 3 of each side
+    traced_peak(lambda: resize_mask(mask, (6, 6)))      # caches the overlap matrices of 24 -> 6
+    out = resize_mask(mask, (6, 6))
+    assert not isinstance(out, FakeTensor)
+    assert out.sum().item() == 2 * 4

@@ -477,6 +477,26 @@ def bench_segmenters(cfg, prepared, names, precisions, batches, steps, device, l
     return runs
 
 
+def training_jobs(args, cfg) -> tuple[list[str], list[str]]:
+    """(generators, segmenters) of ``--generators`` / ``--segmenters``: by default every generator
+    `fast train` trains (the base model and each own part) and the config's segmenters; '' none."""
+    from fast.methods import BASE_OF
+    from fast.segmentation.models import SEGMENTERS
+
+    trained = list(BASE_OF)
+    generators = trained if args.generators is None else (
+        _list(args.generators, what="--generators") if args.generators.strip() else [])
+    unknown = [g for g in generators if g not in trained]
+    if unknown:
+        raise FastError(f"--generators {unknown[0]!r}: one of {', '.join(trained)}")
+    segmenters = list(cfg["segmentation"]["segmenters"]) if args.segmenters is None else (
+        _list(args.segmenters, what="--segmenters") if args.segmenters.strip() else [])
+    bad = [s for s in segmenters if s not in SEGMENTERS]
+    if bad:
+        raise FastError(f"--segmenters {bad[0]!r}: one of {', '.join(SEGMENTERS)}")
+    return generators, segmenters
+
+
 def run_bench_training(args) -> int:
     """`fast bench training`."""
     from fast.config import resolve_device
@@ -486,21 +506,7 @@ def run_bench_training(args) -> int:
         raise FastError("--steps must be >= 1")
     cfg["diffusion"]["train"]["checkpoint_every"] = 10**9
     precisions = _precisions(args.precision, cfg)
-    from fast.methods import BASE_OF
-
-    trained = list(BASE_OF)    # every generator `fast train` trains: the base model and each own part
-    generators = trained if args.generators is None else (
-        _list(args.generators, what="--generators") if args.generators.strip() else [])
-    unknown = [g for g in generators if g not in trained]
-    if unknown:
-        raise FastError(f"--generators {unknown[0]!r}: one of {', '.join(trained)}")
-    segmenters = list(cfg["segmentation"]["segmenters"]) if args.segmenters is None else (
-        _list(args.segmenters, what="--segmenters") if args.segmenters.strip() else [])
-    from fast.segmentation.models import SEGMENTERS
-
-    bad = [s for s in segmenters if s not in SEGMENTERS]
-    if bad:
-        raise FastError(f"--segmenters {bad[0]!r}: one of {', '.join(SEGMENTERS)}")
+    generators, segmenters = training_jobs(args, cfg)
     device = resolve_device(cfg["device"])
     gen_batches = _batches(args.batch, cfg["diffusion"]["train"]["batch_size"])
     seg_batches = _batches(args.batch, cfg["segmentation"]["batch_size"])

@@ -29,7 +29,7 @@ from torch.utils._pytree import tree_flatten
 
 from fast import catalog
 from fast.catalog import BASE
-from fast.commands.bench import _batches, _bench_category, _config, _list, _precisions
+from fast.commands.bench import _batches, _bench_category, _config, _precisions, training_jobs
 from fast.errors import FastError
 
 BLOCK = 512                 # CUDA's caching allocator rounds every allocation up to 512 bytes
@@ -103,11 +103,17 @@ def traced_peak(fn, existing=(), fake: bool = True) -> tuple[int, int]:
     computed) or, with ``fake=False``, for real (the tests check that both agree)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    from fast.diffusion.masks import _overlaps
+
     existing = list(existing)
     mode = FakeTensorMode(allow_non_fake_inputs=True) if fake else contextlib.nullcontext()
-    with mode, TensorMemory(existing, worst_case=fake) as mem:
-        resident = mem.current
-        fn()
+    try:
+        with mode, TensorMemory(existing, worst_case=fake) as mem:
+            resident = mem.current
+            fn()
+    finally:
+        if fake:     # what a cache computed under fake tensors holds must not outlive the trace
+            _overlaps.cache_clear()
     peak = mem.peak
     del mem
     gc.collect()
@@ -166,7 +172,10 @@ def sampling(method, model, batch: int, precision, fake: bool = True) -> tuple[i
         with torch.no_grad():
             generate(model, sampler, x, mask, cond, steps, torch.Generator().manual_seed(0), precision)
 
-    return traced_peak(run, module_tensors(model) + [x, mask], fake)
+    try:
+        return traced_peak(run, module_tensors(model) + [x, mask], fake)
+    finally:
+        model.eval()    # drops what the model cached in the trace (the LDM's text embeddings)
 
 
 def segmenter_training(name: str, seg_cfg: dict, channels: int, size: int, batch: int, precision,
@@ -263,22 +272,9 @@ def run_bench_memory(args) -> int:
     """`fast bench memory`."""
     import resource
 
-    from fast.methods import BASE_OF
-    from fast.segmentation.models import SEGMENTERS
-
     cfg = _config(args.config)
     precisions = _precisions(args.precision, cfg)
-    trained = list(BASE_OF)
-    generators = trained if args.generators is None else (
-        _list(args.generators, what="--generators") if args.generators.strip() else [])
-    unknown = [g for g in generators if g not in trained]
-    if unknown:
-        raise FastError(f"--generators {unknown[0]!r}: one of {', '.join(trained)}")
-    segmenters = list(cfg["segmentation"]["segmenters"]) if args.segmenters is None else (
-        _list(args.segmenters, what="--segmenters") if args.segmenters.strip() else [])
-    bad = [s for s in segmenters if s not in SEGMENTERS]
-    if bad:
-        raise FastError(f"--segmenters {bad[0]!r}: one of {', '.join(SEGMENTERS)}")
+    generators, segmenters = training_jobs(args, cfg)
     gen_batches = _batches(args.batch, cfg["diffusion"]["train"]["batch_size"])
     sample_batches = _batches(args.sample_batch, (cfg.get("synthesis") or {}).get("batch_size") or 16)
     seg_batches = _batches(args.batch, cfg["segmentation"]["batch_size"])
