@@ -122,6 +122,8 @@ def test_bench_memory_traces_every_job_kind(tmp_path, capsys):
     # a wrong name is one line, exit 2
     assert cli_main(["bench", "memory", "--config", json.dumps(TINY), "--generators", "nope"]) == 2
     assert "--generators 'nope'" in capsys.readouterr().err
+    assert cli_main(["bench", "memory", "--config", json.dumps(TINY), "--sample-batch", "0"]) == 2
+    assert "--sample-batch: every batch size must be >= 1" in capsys.readouterr().err
 
 
 def test_a_trace_leaves_no_fake_tensor_in_a_cache():

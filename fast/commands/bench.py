@@ -79,10 +79,10 @@ def _precisions(text, cfg) -> list[str]:
     return names
 
 
-def _batches(text, default) -> list[int]:
-    batches = _list(text, int, "--batch") if text else [int(default)]
+def _batches(text, default, what: str = "--batch") -> list[int]:
+    batches = _list(text, int, what) if text else [int(default)]
     if min(batches) < 1:
-        raise FastError("--batch: every batch size must be >= 1")
+        raise FastError(f"{what}: every batch size must be >= 1")
     return batches
 
 

@@ -276,7 +276,7 @@ def run_bench_memory(args) -> int:
     precisions = _precisions(args.precision, cfg)
     generators, segmenters = training_jobs(args, cfg)
     gen_batches = _batches(args.batch, cfg["diffusion"]["train"]["batch_size"])
-    sample_batches = _batches(args.sample_batch, (cfg.get("synthesis") or {}).get("batch_size") or 16)
+    sample_batches = _batches(args.sample_batch, cfg["synthesis"]["batch_size"] or 16, "--sample-batch")
     seg_batches = _batches(args.batch, cfg["segmentation"]["batch_size"])
     cfg = {**cfg, "device": "cpu"}
     print(f"memory trace ({METHOD}); resolution {cfg['resolution']} px")
