@@ -5,7 +5,8 @@ fast.diffusion.train, twice, so AdamW's state exists; sampling: ``generate`` of
 fast.samplers.base, encode + the method's sampler + decode; segmenter training:
 ``segmenter_step``, twice) on the configured models at the given batch sizes and precisions, under
 PyTorch's fake tensors: every operation allocates its outputs' shapes and dtypes, none computes,
-so the paper's 1.5 B-parameter LDM at batch 64 traces in seconds on a laptop. A dispatch mode
+so the paper's 1.5 B-parameter LDM at batch 64 traces on a laptop (seconds for a training step,
+minutes for a 50-step sampler: Python runs every operation, the arithmetic is skipped). A dispatch mode
 counts every live tensor storage (rounded up to the 512-byte blocks of CUDA's caching allocator)
 from the model's weights on; the peak is what ``torch.cuda.max_memory_allocated`` would report for
 the same operations. Not counted: the CUDA context (~0.5 GiB), cuDNN / cuBLAS workspaces and the
@@ -35,7 +36,7 @@ from fast.errors import FastError
 BLOCK = 512                 # CUDA's caching allocator rounds every allocation up to 512 bytes
 GIB = 2 ** 30
 # A job "fits" a card when its traced peak is at most this share of the card's memory: the CUDA
-# context, library workspaces and allocator fragmentation take the rest (typically 1-3 GiB).
+# context, library workspaces and allocator fragmentation, which the trace does not see, take the rest.
 FITS = 0.8
 CARDS_GB = (24, 40, 80)
 METHOD = "traced with fake tensors on the project's code: live tensor storages (512-byte blocks)"
