@@ -9,7 +9,7 @@ so the paper's 1.5 B-parameter LDM at batch 64 traces on a laptop (seconds for a
 minutes for a 50-step sampler: Python runs every operation, the arithmetic is skipped). A dispatch mode
 counts every live tensor storage (rounded up to the 512-byte blocks of CUDA's caching allocator)
 from the model's weights on; the peak is what ``torch.cuda.max_memory_allocated`` would report for
-the same operations. Not counted: the CUDA context (~0.5 GiB), cuDNN / cuBLAS workspaces and the
+the same operations. Not counted: the CUDA context, cuDNN / cuBLAS workspaces and the
 allocator's fragmentation (``max_memory_reserved`` above allocated), which is why :data:`FITS`
 keeps a margin. The trace runs on a CPU: bf16 is CPU autocast, whose list of ops run in bfloat16
 is close to but not identical with CUDA's, and attention takes the kernels PyTorch picks on a CPU
