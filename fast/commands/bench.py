@@ -192,52 +192,44 @@ def measure(cfg: dict, model, n_images: int, methods=BENCH_METHODS, repeats: int
     return out
 
 
-@torch.no_grad()
+def _best_seconds(fn, device: torch.device, repeats: int, precision) -> float:
+    """Best wall time of ``fn()`` in ``precision`` over 1 + ``repeats`` runs (CUDA synchronised)."""
+    from fast.precision import FP32
+
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        with torch.no_grad(), (precision or FP32).context():
+            fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def unet_seconds(model, n_images: int, repeats: int = 5, precision=None) -> float:
     """Best time of one bare network evaluation (model.eps) on a batch of ``n_images`` on the
     latent grid the samplers run it on (a patch model's backbone works at the window size), in
     ``precision`` (default fp32)."""
-    from fast.precision import FP32
-
-    precision = precision or FP32
     c, h, w = model.latent_shape()
     device = next(model.parameters()).device
     z = torch.randn(n_images, c, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     mask = torch.ones(n_images, 1, h, w, device=device)
     t = torch.full((n_images,), model.schedule.T // 2, dtype=torch.long, device=device)
     cond = torch.zeros(n_images, dtype=torch.long, device=device)
-    best = float("inf")
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        with precision.context():
-            model.eps(z, t, cond, mask, z)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return _best_seconds(lambda: model.eps(z, t, cond, mask, z), device, repeats, precision)
 
 
-@torch.no_grad()
 def codec_seconds(model, n_images: int, repeats: int = 5, precision=None) -> float:
     """Best time of encoding a batch of ``n_images`` backgrounds and decoding a batch of latents
-    (model.encode + model.decode, what every sampling run does once per image), in ``precision``."""
-    from fast.precision import FP32
-
-    precision = precision or FP32
+    (model.encode + model.decode, what every sampling run does once per image), in ``precision``
+    (default fp32)."""
     c, h, w = model.latent_shape()
     res, channels = model.backbone.resolution, model.backbone.channels
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(n_images, channels, res, res, generator=g) * 2 - 1).to(device)
     z = torch.randn(n_images, c, h, w, generator=g).to(device)
-    best = float("inf")
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        with precision.context():
-            model.encode(x)
-            model.decode(z)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return _best_seconds(lambda: (model.encode(x), model.decode(z)), device, repeats, precision)
 
 
 _SAMPLING_KEYS = ("nfe", "images_per_s", "seconds_per_nfe", "per_nfe_vs_unet", "overhead_vs_unet",

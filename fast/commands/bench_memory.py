@@ -122,8 +122,9 @@ def traced_peak(fn, existing=(), fake: bool = True) -> tuple[int, int]:
 
 
 def prepare_schedule(schedule) -> None:
-    """The schedule's tables computed for real before a trace: the samplers read their numbers."""
-    schedule.alphas_cumprod, schedule.abar_table
+    """The schedule's tables computed for real before a trace: the samplers read their numbers
+    (``abar_table`` computes ``alphas_cumprod`` on the way)."""
+    schedule.abar_table
 
 
 # -- the jobs ----------------------------------------------------------------------------------
